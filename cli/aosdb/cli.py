@@ -1,0 +1,202 @@
+"""The aosdb command line: Typer commands that parse options and call the core."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+
+from aosdb.errors import AosdbError
+
+
+class _Group(TyperGroup):
+    """Turns an expected failure into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AosdbError as exc:
+            from aosdb.config import redact
+
+            typer.echo(f"aosdb: {redact(str(exc))}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="aosdb: the governance database of an AI-agent platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the embedded PostgreSQL cluster in .aosdb/.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DsnOption = typer.Option(
+    None,
+    "--dsn",
+    envvar=["AOSDB_DSN", "DATABASE_URL"],
+    help="libpq DSN or URL; default: AOSDB_DSN, DATABASE_URL, else the embedded cluster.",
+    show_envvar=False,
+)
+
+
+def _dsn(dsn: Optional[str]) -> str:
+    from aosdb.config import resolve_dsn
+
+    return resolve_dsn(dsn)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded cluster (initialising it on first use). Harmless if it runs.
+
+    Example: aosdb db start
+    """
+    from aosdb.cluster import EmbeddedCluster
+
+    cluster = EmbeddedCluster()
+    started = cluster.start()
+    st = cluster.status()
+    word = "started" if started else "already running"
+    typer.echo(f"embedded cluster {word} on 127.0.0.1:{st.port} (data: {st.data_dir})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster. Harmless if it is stopped.
+
+    Example: aosdb db stop
+    """
+    from aosdb.cluster import EmbeddedCluster
+
+    stopped = EmbeddedCluster().stop()
+    typer.echo("embedded cluster stopped" if stopped else "embedded cluster was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded cluster runs, where, and on which port. Exit 3 when stopped.
+
+    Example: aosdb db status
+    """
+    from aosdb.cluster import EmbeddedCluster
+
+    st = EmbeddedCluster().status()
+    if not st.initialized:
+        typer.echo("embedded cluster: not initialised (aosdb db start creates it)")
+        raise typer.Exit(3)
+    state = f"running (pid {st.pid}) on 127.0.0.1:{st.port}" if st.running else "stopped"
+    typer.echo(f"embedded cluster: {state}\ndata: {st.data_dir}\nsocket: {st.socket_dir}")
+    if not st.running:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the DSN of the embedded cluster's aosdb database (starting it if needed).
+
+    Example: psql "$(aosdb db url)"
+    """
+    from aosdb.cluster import EmbeddedCluster
+
+    typer.echo(EmbeddedCluster().ensure_running())
+
+
+@app.command()
+def migrate(dsn: Optional[str] = DsnOption) -> None:
+    """Apply pending versioned migrations, then changed repeatable files.
+
+    Example: AOSDB_DSN=postgresql://dba@db.example/prod aosdb migrate
+    """
+    from aosdb import migrations
+
+    versioned, repeatables = migrations.migrate(_dsn(dsn))
+    if not versioned and not repeatables:
+        typer.echo("database is up to date")
+        return
+    for mid in versioned:
+        typer.echo(f"applied   {mid}")
+    for path in repeatables:
+        typer.echo(f"applied   {path} (repeatable)")
+
+
+@app.command()
+def rollback(
+    count: int = typer.Option(1, "--count", "-n", help="How many versioned migrations to undo."),
+    all_: bool = typer.Option(False, "--all", help="Undo every versioned migration."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Undo the last versioned migration (or --count N, or --all).
+
+    Example: aosdb rollback --count 2
+    """
+    from aosdb import migrations
+
+    undone = migrations.rollback(_dsn(dsn), None if all_ else count)
+    if not undone:
+        typer.echo("nothing to roll back")
+    for mid in undone:
+        typer.echo(f"rolled back {mid}")
+
+
+@app.command("migrations")
+def list_migrations(dsn: Optional[str] = DsnOption) -> None:
+    """List versioned and repeatable migrations with their state.
+
+    Example: aosdb migrations
+    """
+    from aosdb import migrations
+
+    versioned, repeatables = migrations.status(_dsn(dsn))
+    for v in versioned:
+        state = f"applied {v.applied_at}" if v.applied_at else "pending"
+        typer.echo(f"versioned   {v.id:<40} {state}")
+    for r in repeatables:
+        when = f" {r.applied_at}" if r.applied_at and r.state == "applied" else ""
+        typer.echo(f"repeatable  {r.path:<40} {r.state}{when}")
+
+
+@app.command()
+def status(dsn: Optional[str] = DsnOption) -> None:
+    """Show what exists: schemas, tables with row counts, roles, migrations.
+
+    Example: aosdb status
+    """
+    from aosdb.inventory import render
+
+    typer.echo(render(_dsn(dsn)))
+
+
+@app.command("test")
+def run_tests(
+    keep: bool = typer.Option(False, "--keep", help="Keep the throwaway database (for debugging)."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Run pg_prove over sql/tests in a fresh throwaway database, then drop it.
+
+    Example: aosdb test
+    """
+    from aosdb.pgtests import run_pgtap
+
+    raise typer.Exit(run_pgtap(_dsn(dsn), keep=keep))
+
+
+@app.command()
+def lint(dsn: Optional[str] = DsnOption) -> None:
+    """sqlfluff and squawk on the migrations, plpgsql_check on every PL/pgSQL function.
+
+    Example: aosdb lint
+    """
+    from aosdb.lint import run_lint
+
+    raise typer.Exit(run_lint(_dsn(dsn)))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,55 @@
+"""Connections with errors turned into one readable line."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+
+from aosdb.config import describe_dsn, redact
+from aosdb.errors import AosdbError
+
+
+def error_line(exc: psycopg.Error) -> str:
+    """SQLSTATE, message and constraint of a database error, on one line."""
+    diag = exc.diag
+    parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
+    if diag.constraint_name:
+        parts.append(f"constraint {diag.constraint_name}")
+    if diag.sqlstate:
+        parts.append(f"SQLSTATE {diag.sqlstate}")
+    return redact(" | ".join(parts))
+
+
+@contextmanager
+def connect(dsn: str, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    try:
+        conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed")
+        raise AosdbError(f"cannot connect to {describe_dsn(dsn)}: {reason}") from None
+    try:
+        yield conn
+    except psycopg.Error as exc:
+        raise AosdbError(error_line(exc)) from None
+    finally:
+        conn.close()
+
+
+@contextmanager
+def throwaway_database(dsn: str, prefix: str, keep: bool = False) -> Iterator[str]:
+    """A new, empty database on the same server; dropped afterwards unless keep."""
+    import secrets
+
+    from aosdb.config import with_dbname
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_dbname(dsn, name)
+    finally:
+        if not keep:
+            with connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

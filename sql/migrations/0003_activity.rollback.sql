@@ -1,0 +1,5 @@
+SET LOCAL ROLE aos_owner;
+DROP TABLE activity.aos_trace_steps CASCADE;
+DROP TABLE activity.aos_traces CASCADE;
+DROP TABLE activity.runs CASCADE;
+RESET ROLE;

@@ -1,0 +1,6 @@
+SET LOCAL ROLE aos_owner;
+DROP TABLE incidents.incident_evidence CASCADE;
+DROP TABLE incidents.incident_events CASCADE;
+DROP TABLE incidents.incidents CASCADE;
+DROP TABLE incidents.failure_classes CASCADE;
+RESET ROLE;

@@ -1,0 +1,10 @@
+SET LOCAL ROLE aos_owner;
+DROP TABLE aos.contract_facade_reads;
+DROP TABLE aos.contract_facades;
+DROP TABLE aos.contract_effects;
+DROP TABLE aos.contract_grants;
+DROP TABLE aos.contract_roles;
+DROP TABLE aos.contract_links;
+DROP TABLE aos.contract_tables;
+DROP TABLE aos.contract_domains;
+RESET ROLE;
