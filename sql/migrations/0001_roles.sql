@@ -3,6 +3,8 @@
 -- of the cluster may still use them).
 -- This migration runs as the migrating user (it needs CREATEROLE); every
 -- later migration switches to aos_owner so that aos_owner owns every object.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 
 DO $roles$
 DECLARE
@@ -19,18 +21,17 @@ BEGIN
 END
 $roles$;
 
--- The migrating user must be able to SET ROLE aos_owner (superusers already can).
+-- The migrating user must be able to SET ROLE aos_owner (superusers already
+-- can), and aos_owner hands engine functions to their engine roles (ALTER
+-- FUNCTION ... OWNER TO needs membership in the new owner).
 DO $membership$
 BEGIN
     IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         EXECUTE format('GRANT aos_owner TO %I', current_user);
     END IF;
+    GRANT aos_incident_engine, aos_proposal_engine, aos_policy_engine TO aos_owner;
 END
 $membership$;
-
--- aos_owner hands engine functions to their engine roles (ALTER FUNCTION ...
--- OWNER TO needs membership in the new owner).
-GRANT aos_incident_engine, aos_proposal_engine, aos_policy_engine TO aos_owner;
 
 -- aos_owner creates the domain schemas in this database.
 DO $database$

@@ -1,6 +1,8 @@
 -- depends: 0001_roles
 -- The five schemas, the tenant registry, and aos.current_tenant(), the one
 -- function every row-level security policy is keyed on.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
 
 CREATE SCHEMA aos;
@@ -10,7 +12,8 @@ COMMENT ON SCHEMA activity IS 'Activity domain: what ran, what is running (runs,
 CREATE SCHEMA incidents;
 COMMENT ON SCHEMA incidents IS 'Incidents domain: what went wrong (incidents, their timeline and evidence).';
 CREATE SCHEMA policies;
-COMMENT ON SCHEMA policies IS 'Policies domain: what rules govern behaviour (proposals, rules, prevention records, default guardrails).';
+COMMENT ON SCHEMA policies IS
+    'Policies domain: what rules govern behaviour (proposals, rules, prevention records, default guardrails).';
 CREATE SCHEMA api;
 COMMENT ON SCHEMA api IS 'Read-only facade functions for UIs and services, tenant-scoped.';
 
@@ -30,8 +33,10 @@ CREATE TABLE aos.tenants (
     CONSTRAINT tenants_id_format CHECK (tenant_id ~ '^[a-z0-9][a-z0-9._-]{0,63}$'),
     CONSTRAINT tenants_name_not_blank CHECK (btrim(name) <> '')
 );
-COMMENT ON TABLE aos.tenants IS 'Tenant registry: every domain table references it, so no row exists for an unknown tenant.';
-COMMENT ON COLUMN aos.tenants.tenant_id IS 'Tenant key: lowercase, ^[a-z0-9][a-z0-9._-]{0,63}$; the first column of every domain key.';
+COMMENT ON TABLE aos.tenants IS
+    'Tenant registry: every domain table references it, so no row exists for an unknown tenant.';
+COMMENT ON COLUMN aos.tenants.tenant_id IS
+    'Tenant key: lowercase, ^[a-z0-9][a-z0-9._-]{0,63}$; the first column of every domain key.';
 COMMENT ON COLUMN aos.tenants.name IS 'Human-readable tenant name.';
 COMMENT ON COLUMN aos.tenants.created_at IS 'When the tenant was registered.';
 
@@ -61,7 +66,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION aos.current_tenant() IS
-    'The caller''s tenant: setting aos.tenant_id, else the tenant_id claim of request.jwt.claims. Raises 28000 (invalid_authorization_specification) when neither is set.';
+    'The caller''s tenant: setting aos.tenant_id, else the tenant_id claim of request.jwt.claims. Raises '
+        '28000 (invalid_authorization_specification) when neither is set.';
 -- Meant for everyone: every tenant-scoped policy calls it as the querying role.
 GRANT EXECUTE ON FUNCTION aos.current_tenant() TO PUBLIC;
 
@@ -73,6 +79,6 @@ CREATE POLICY tenants_tenant_isolation ON aos.tenants
     USING (tenant_id = (SELECT aos.current_tenant()))
     WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
 CREATE POLICY tenants_worker_all ON aos.tenants TO aos_worker
-    USING (true) WITH CHECK (true);
+    USING (TRUE) WITH CHECK (TRUE);
 
 RESET ROLE;

@@ -1,6 +1,8 @@
 -- depends: 0003_activity
 -- Incidents domain: the failure classes (reference data), incidents, their
 -- append-only timeline and evidence.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
 
 -- Shared reference data: maps an error code to severity, category and the
@@ -22,12 +24,18 @@ CREATE TABLE incidents.failure_classes (
     )),
     CONSTRAINT failure_classes_match_priority_positive CHECK (match_priority > 0)
 );
-COMMENT ON TABLE incidents.failure_classes IS 'Reference data: how a failure''s error code maps to incident severity, category and proposal type. Shared by all tenants; edited by the owner.';
+COMMENT ON TABLE incidents.failure_classes IS
+    'Reference data: how a failure''s error code maps to incident severity, category and proposal type. '
+    'Shared by all tenants; edited by the owner.';
 COMMENT ON COLUMN incidents.failure_classes.error_code IS 'Upper-case error code, e.g. EXECUTION_TIMEOUT.';
-COMMENT ON COLUMN incidents.failure_classes.severity IS 'Severity of incidents of this class: low, medium, high or critical.';
+COMMENT ON COLUMN incidents.failure_classes.severity IS
+    'Severity of incidents of this class: low, medium, high or critical.';
 COMMENT ON COLUMN incidents.failure_classes.category IS 'Incident category of this class.';
-COMMENT ON COLUMN incidents.failure_classes.proposal_type IS 'Proposal type a high or critical incident of this class triggers; null when none.';
-COMMENT ON COLUMN incidents.failure_classes.match_priority IS 'Order in which codes are searched for in an error message (lowest first); null: never matched in messages (UNKNOWN).';
+COMMENT ON COLUMN incidents.failure_classes.proposal_type IS
+    'Proposal type a high or critical incident of this class triggers; null when none.';
+COMMENT ON COLUMN incidents.failure_classes.match_priority IS
+    'Order in which codes are searched for in an error message (lowest first); null: never matched in '
+    'messages (UNKNOWN).';
 COMMENT ON COLUMN incidents.failure_classes.description IS 'What the class means.';
 
 INSERT INTO incidents.failure_classes (error_code, severity, category, proposal_type, match_priority, description) VALUES
@@ -64,7 +72,7 @@ CREATE TABLE incidents.incidents (
     resolved_by text,
     resolution_method text,
     resolution_notes text,
-    is_synthetic boolean NOT NULL DEFAULT false,
+    is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT incidents_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT incidents_tenant_fk FOREIGN KEY (tenant_id) REFERENCES aos.tenants (tenant_id),
@@ -87,7 +95,8 @@ CREATE TABLE incidents.incidents (
     ),
     CONSTRAINT incidents_scenario_implies_synthetic CHECK (synthetic_scenario_id IS NULL OR is_synthetic)
 );
-COMMENT ON TABLE incidents.incidents IS 'What went wrong: one row per incident. A failed run gets exactly one, created by the IncidentEngine.';
+COMMENT ON TABLE incidents.incidents IS
+    'What went wrong: one row per incident. A failed run gets exactly one, created by the IncidentEngine.';
 COMMENT ON COLUMN incidents.incidents.tenant_id IS 'Owning tenant; first column of every key.';
 COMMENT ON COLUMN incidents.incidents.id IS 'Generated uuid of the incident.';
 COMMENT ON COLUMN incidents.incidents.source_run_id IS 'Run that caused the incident (activity.runs.run_id).';
@@ -96,7 +105,8 @@ COMMENT ON COLUMN incidents.incidents.title IS 'Short human-readable summary.';
 COMMENT ON COLUMN incidents.incidents.severity IS 'low, medium, high or critical (from the failure class).';
 COMMENT ON COLUMN incidents.incidents.lifecycle_state IS 'active, acked or resolved.';
 COMMENT ON COLUMN incidents.incidents.category IS 'Category from the failure class, e.g. execution_failure.';
-COMMENT ON COLUMN incidents.incidents.error_code IS 'Error code the incident was classified by (UNKNOWN when none was found).';
+COMMENT ON COLUMN incidents.incidents.error_code IS
+    'Error code the incident was classified by (UNKNOWN when none was found).';
 COMMENT ON COLUMN incidents.incidents.error_message IS 'Error message of the failure.';
 COMMENT ON COLUMN incidents.incidents.cause_type IS 'llm_run (a failed run), system or human.';
 COMMENT ON COLUMN incidents.incidents.created_at IS 'When the incident was detected.';
@@ -107,7 +117,8 @@ COMMENT ON COLUMN incidents.incidents.resolved_by IS 'Who resolved it.';
 COMMENT ON COLUMN incidents.incidents.resolution_method IS 'auto, manual or rollback.';
 COMMENT ON COLUMN incidents.incidents.resolution_notes IS 'Free-text notes on the resolution.';
 COMMENT ON COLUMN incidents.incidents.is_synthetic IS 'True for effects of an SDSR scenario (copied from the run).';
-COMMENT ON COLUMN incidents.incidents.synthetic_scenario_id IS 'Scenario whose run caused the incident; implies is_synthetic.';
+COMMENT ON COLUMN incidents.incidents.synthetic_scenario_id IS
+    'Scenario whose run caused the incident; implies is_synthetic.';
 
 -- A failed run has exactly one incident: the key the IncidentEngine upserts on.
 CREATE UNIQUE INDEX incidents_one_per_failed_run ON incidents.incidents (tenant_id, source_run_id)
@@ -122,7 +133,7 @@ CREATE POLICY incidents_tenant_isolation ON incidents.incidents
     USING (tenant_id = (SELECT aos.current_tenant()))
     WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
 CREATE POLICY incidents_trusted_all ON incidents.incidents TO aos_incident_engine, aos_proposal_engine
-    USING (true) WITH CHECK (true);
+    USING (TRUE) WITH CHECK (TRUE);
 
 CREATE TABLE incidents.incident_events (
     tenant_id text NOT NULL,
@@ -132,7 +143,7 @@ CREATE TABLE incidents.incident_events (
     actor text NOT NULL,
     details jsonb NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now(),
-    is_synthetic boolean NOT NULL DEFAULT false,
+    is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT incident_events_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT incident_events_tenant_fk FOREIGN KEY (tenant_id) REFERENCES aos.tenants (tenant_id),
@@ -145,7 +156,8 @@ CREATE TABLE incidents.incident_events (
     CONSTRAINT incident_events_details_is_object CHECK (jsonb_typeof(details) = 'object'),
     CONSTRAINT incident_events_scenario_implies_synthetic CHECK (synthetic_scenario_id IS NULL OR is_synthetic)
 );
-COMMENT ON TABLE incidents.incident_events IS 'Append-only timeline of an incident: detected, acknowledged, resolved, evidence_added.';
+COMMENT ON TABLE incidents.incident_events IS
+    'Append-only timeline of an incident: detected, acknowledged, resolved, evidence_added.';
 COMMENT ON COLUMN incidents.incident_events.tenant_id IS 'Owning tenant; first column of every key.';
 COMMENT ON COLUMN incidents.incident_events.id IS 'Generated uuid of the event.';
 COMMENT ON COLUMN incidents.incident_events.incident_id IS 'Incident the event belongs to.';
@@ -154,7 +166,8 @@ COMMENT ON COLUMN incidents.incident_events.actor IS 'Who caused the event: an e
 COMMENT ON COLUMN incidents.incident_events.details IS 'Event details (a JSON object).';
 COMMENT ON COLUMN incidents.incident_events.created_at IS 'When the event happened.';
 COMMENT ON COLUMN incidents.incident_events.is_synthetic IS 'True for effects of an SDSR scenario.';
-COMMENT ON COLUMN incidents.incident_events.synthetic_scenario_id IS 'Scenario the event stems from; implies is_synthetic.';
+COMMENT ON COLUMN incidents.incident_events.synthetic_scenario_id IS
+    'Scenario the event stems from; implies is_synthetic.';
 
 CREATE INDEX incident_events_incident_idx ON incidents.incident_events (tenant_id, incident_id, created_at);
 
@@ -164,7 +177,7 @@ CREATE POLICY incident_events_tenant_isolation ON incidents.incident_events
     USING (tenant_id = (SELECT aos.current_tenant()))
     WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
 CREATE POLICY incident_events_trusted_all ON incidents.incident_events TO aos_incident_engine
-    USING (true) WITH CHECK (true);
+    USING (TRUE) WITH CHECK (TRUE);
 
 CREATE TABLE incidents.incident_evidence (
     tenant_id text NOT NULL,
@@ -172,10 +185,10 @@ CREATE TABLE incidents.incident_evidence (
     incident_id uuid NOT NULL,
     evidence_type text NOT NULL,
     run_id text,
-    recovery_executed boolean NOT NULL DEFAULT false,
+    recovery_executed boolean NOT NULL DEFAULT FALSE,
     payload jsonb NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now(),
-    is_synthetic boolean NOT NULL DEFAULT false,
+    is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT incident_evidence_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT incident_evidence_tenant_fk FOREIGN KEY (tenant_id) REFERENCES aos.tenants (tenant_id),
@@ -189,17 +202,21 @@ CREATE TABLE incidents.incident_evidence (
     CONSTRAINT incident_evidence_payload_is_object CHECK (jsonb_typeof(payload) = 'object'),
     CONSTRAINT incident_evidence_scenario_implies_synthetic CHECK (synthetic_scenario_id IS NULL OR is_synthetic)
 );
-COMMENT ON TABLE incidents.incident_evidence IS 'Append-only evidence attached to an incident: logs, traces, metrics, actions, postmortems.';
+COMMENT ON TABLE incidents.incident_evidence IS
+    'Append-only evidence attached to an incident: logs, traces, metrics, actions, postmortems.';
 COMMENT ON COLUMN incidents.incident_evidence.tenant_id IS 'Owning tenant; first column of every key.';
 COMMENT ON COLUMN incidents.incident_evidence.id IS 'Generated uuid of the evidence.';
 COMMENT ON COLUMN incidents.incident_evidence.incident_id IS 'Incident the evidence supports.';
 COMMENT ON COLUMN incidents.incident_evidence.evidence_type IS 'log, trace, metric, action or postmortem.';
-COMMENT ON COLUMN incidents.incident_evidence.run_id IS 'Run the evidence was taken from (activity.runs.run_id), if any.';
-COMMENT ON COLUMN incidents.incident_evidence.recovery_executed IS 'True when the evidence records a recovery action that was executed.';
+COMMENT ON COLUMN incidents.incident_evidence.run_id IS
+    'Run the evidence was taken from (activity.runs.run_id), if any.';
+COMMENT ON COLUMN incidents.incident_evidence.recovery_executed IS
+    'True when the evidence records a recovery action that was executed.';
 COMMENT ON COLUMN incidents.incident_evidence.payload IS 'The evidence itself (a JSON object).';
 COMMENT ON COLUMN incidents.incident_evidence.created_at IS 'When the evidence was added.';
 COMMENT ON COLUMN incidents.incident_evidence.is_synthetic IS 'True for effects of an SDSR scenario.';
-COMMENT ON COLUMN incidents.incident_evidence.synthetic_scenario_id IS 'Scenario the evidence stems from; implies is_synthetic.';
+COMMENT ON COLUMN incidents.incident_evidence.synthetic_scenario_id IS
+    'Scenario the evidence stems from; implies is_synthetic.';
 
 CREATE INDEX incident_evidence_incident_idx ON incidents.incident_evidence (tenant_id, incident_id, created_at);
 CREATE INDEX incident_evidence_run_idx ON incidents.incident_evidence (tenant_id, run_id);
@@ -210,6 +227,6 @@ CREATE POLICY incident_evidence_tenant_isolation ON incidents.incident_evidence
     USING (tenant_id = (SELECT aos.current_tenant()))
     WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
 CREATE POLICY incident_evidence_trusted_all ON incidents.incident_evidence TO aos_incident_engine
-    USING (true) WITH CHECK (true);
+    USING (TRUE) WITH CHECK (TRUE);
 
 RESET ROLE;

@@ -1,3 +1,5 @@
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
 DROP TABLE policies.prevention_records CASCADE;
 DROP TABLE policies.policy_rules CASCADE;

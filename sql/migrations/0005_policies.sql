@@ -1,6 +1,8 @@
 -- depends: 0004_incidents
 -- Policies domain: default guardrails (reference data), proposals, rules and
 -- prevention records.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
 
 -- The shape each rule type's conditions must have. A CHECK constraint of
@@ -51,7 +53,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION policies.rule_conditions_valid(text, jsonb) IS
-    'True when p_conditions has exactly the shape rule type p_rule_type requires (see the migration for the shapes). Used by CHECK constraints; pure, so executable by everyone.';
+    'True when p_conditions has exactly the shape rule type p_rule_type requires (see the migration for the '
+        'shapes). Used by CHECK constraints; pure, so executable by everyone.';
 -- Meant for everyone: CHECK constraints run it as the inserting role.
 GRANT EXECUTE ON FUNCTION policies.rule_conditions_valid(text, jsonb) TO PUBLIC;
 
@@ -64,7 +67,7 @@ CREATE TABLE policies.default_guardrails (
     rule_type text NOT NULL,
     config jsonb NOT NULL,
     action text NOT NULL,
-    is_enabled boolean NOT NULL DEFAULT true,
+    is_enabled boolean NOT NULL DEFAULT TRUE,
     priority integer NOT NULL,
     version integer NOT NULL DEFAULT 1,
     description text NOT NULL,
@@ -79,13 +82,17 @@ CREATE TABLE policies.default_guardrails (
     CONSTRAINT default_guardrails_priority_positive CHECK (priority > 0),
     CONSTRAINT default_guardrails_version_positive CHECK (version > 0)
 );
-COMMENT ON TABLE policies.default_guardrails IS 'Reference data: guardrails every tenant gets. Shared by all tenants; edited by the owner.';
+COMMENT ON TABLE policies.default_guardrails IS
+    'Reference data: guardrails every tenant gets. Shared by all tenants; edited by the owner.';
 COMMENT ON COLUMN policies.default_guardrails.id IS 'Guardrail id, dg-NNN.';
 COMMENT ON COLUMN policies.default_guardrails.name IS 'Unique descriptive name.';
-COMMENT ON COLUMN policies.default_guardrails.category IS 'What the guardrail protects: cost, tokens, rate, reliability or safety.';
-COMMENT ON COLUMN policies.default_guardrails.rule_type IS 'How config is evaluated: max_value, rate_limit, failure_spike or pattern_block.';
+COMMENT ON COLUMN policies.default_guardrails.category IS
+    'What the guardrail protects: cost, tokens, rate, reliability or safety.';
+COMMENT ON COLUMN policies.default_guardrails.rule_type IS
+    'How config is evaluated: max_value, rate_limit, failure_spike or pattern_block.';
 COMMENT ON COLUMN policies.default_guardrails.config IS 'Parameters of the check (limits, windows, patterns).';
-COMMENT ON COLUMN policies.default_guardrails.action IS 'block, throttle, freeze, warn or audit; sets the prevention record outcome.';
+COMMENT ON COLUMN policies.default_guardrails.action IS
+    'block, throttle, freeze, warn or audit; sets the prevention record outcome.';
 COMMENT ON COLUMN policies.default_guardrails.is_enabled IS 'Disabled guardrails are not evaluated.';
 COMMENT ON COLUMN policies.default_guardrails.priority IS 'Evaluation order, lowest first.';
 COMMENT ON COLUMN policies.default_guardrails.version IS 'Bumped whenever config changes.';
@@ -107,7 +114,7 @@ INSERT INTO policies.default_guardrails (id, name, category, rule_type, config, 
     ('dg-005', 'prompt_injection_block', 'safety', 'pattern_block',
      jsonb_build_object('patterns', jsonb_build_array(
          'ignore previous instructions', 'disregard above', 'system prompt:',
-         E'\n\nHuman:', E'\n\nAssistant:'), 'case_insensitive', true),
+         E'\n\nHuman:', E'\n\nAssistant:'), 'case_insensitive', TRUE),
      'block', 50,
      'Block goals that contain a known prompt-injection phrase (case-insensitive).');
 
@@ -127,7 +134,7 @@ CREATE TABLE policies.policy_proposals (
     reviewed_at timestamptz,
     reviewed_by text,
     review_notes text,
-    is_synthetic boolean NOT NULL DEFAULT false,
+    is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT policy_proposals_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT policy_proposals_one_per_incident UNIQUE (tenant_id, triggering_incident_id),
@@ -152,22 +159,29 @@ CREATE TABLE policies.policy_proposals (
     ),
     CONSTRAINT policy_proposals_scenario_implies_synthetic CHECK (synthetic_scenario_id IS NULL OR is_synthetic)
 );
-COMMENT ON TABLE policies.policy_proposals IS 'Proposed rules awaiting an operator''s review: one per high or critical incident, created by the PolicyProposalEngine.';
+COMMENT ON TABLE policies.policy_proposals IS
+    'Proposed rules awaiting an operator''s review: one per high or critical incident, created by the '
+    'PolicyProposalEngine.';
 COMMENT ON COLUMN policies.policy_proposals.tenant_id IS 'Owning tenant; first column of every key.';
 COMMENT ON COLUMN policies.policy_proposals.id IS 'Generated uuid of the proposal.';
-COMMENT ON COLUMN policies.policy_proposals.triggering_incident_id IS 'Incident that triggered the proposal (incidents.incidents.id); at most one proposal per incident.';
-COMMENT ON COLUMN policies.policy_proposals.triggering_run_id IS 'Run whose failure caused that incident (activity.runs.run_id).';
+COMMENT ON COLUMN policies.policy_proposals.triggering_incident_id IS
+    'Incident that triggered the proposal (incidents.incidents.id); at most one proposal per incident.';
+COMMENT ON COLUMN policies.policy_proposals.triggering_run_id IS
+    'Run whose failure caused that incident (activity.runs.run_id).';
 COMMENT ON COLUMN policies.policy_proposals.proposal_name IS 'Human-readable name.';
-COMMENT ON COLUMN policies.policy_proposals.proposal_type IS 'Kind of policy proposed, from the failure class (e.g. timeout_policy).';
+COMMENT ON COLUMN policies.policy_proposals.proposal_type IS
+    'Kind of policy proposed, from the failure class (e.g. timeout_policy).';
 COMMENT ON COLUMN policies.policy_proposals.rationale IS 'Why the rule is proposed.';
-COMMENT ON COLUMN policies.policy_proposals.proposed_rule IS 'The rule approval creates: {"rule_type", "conditions", "enforcement"}; always a valid rule.';
+COMMENT ON COLUMN policies.policy_proposals.proposed_rule IS
+    'The rule approval creates: {"rule_type", "conditions", "enforcement"}; always a valid rule.';
 COMMENT ON COLUMN policies.policy_proposals.status IS 'pending, approved or rejected; approved and rejected are final.';
 COMMENT ON COLUMN policies.policy_proposals.created_at IS 'When the proposal was made.';
 COMMENT ON COLUMN policies.policy_proposals.reviewed_at IS 'When it was approved or rejected.';
 COMMENT ON COLUMN policies.policy_proposals.reviewed_by IS 'Who approved or rejected it.';
 COMMENT ON COLUMN policies.policy_proposals.review_notes IS 'The reviewer''s notes.';
 COMMENT ON COLUMN policies.policy_proposals.is_synthetic IS 'True for effects of an SDSR scenario.';
-COMMENT ON COLUMN policies.policy_proposals.synthetic_scenario_id IS 'Scenario the proposal stems from; implies is_synthetic.';
+COMMENT ON COLUMN policies.policy_proposals.synthetic_scenario_id IS
+    'Scenario the proposal stems from; implies is_synthetic.';
 
 CREATE INDEX policy_proposals_triggering_run_idx ON policies.policy_proposals (tenant_id, triggering_run_id);
 CREATE INDEX policy_proposals_tenant_created_at_idx ON policies.policy_proposals (tenant_id, created_at DESC);
@@ -179,7 +193,7 @@ CREATE POLICY policy_proposals_tenant_isolation ON policies.policy_proposals
     USING (tenant_id = (SELECT aos.current_tenant()))
     WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
 CREATE POLICY policy_proposals_trusted_all ON policies.policy_proposals TO aos_proposal_engine, aos_policy_engine
-    USING (true) WITH CHECK (true);
+    USING (TRUE) WITH CHECK (TRUE);
 
 CREATE TABLE policies.policy_rules (
     tenant_id text NOT NULL,
@@ -195,7 +209,7 @@ CREATE TABLE policies.policy_rules (
     created_at timestamptz NOT NULL DEFAULT now(),
     retired_at timestamptz,
     retired_by text,
-    is_synthetic boolean NOT NULL DEFAULT false,
+    is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT policy_rules_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT policy_rules_one_per_proposal UNIQUE (tenant_id, source_proposal_id),
@@ -214,16 +228,20 @@ CREATE TABLE policies.policy_rules (
     CONSTRAINT policy_rules_name_not_blank CHECK (btrim(name) <> ''),
     CONSTRAINT policy_rules_scenario_implies_synthetic CHECK (synthetic_scenario_id IS NULL OR is_synthetic)
 );
-COMMENT ON TABLE policies.policy_rules IS 'Rules the PolicyEngine enforces for a tenant: created by approving a proposal or manually by an operator.';
+COMMENT ON TABLE policies.policy_rules IS
+    'Rules the PolicyEngine enforces for a tenant: created by approving a proposal or manually by an operator.';
 COMMENT ON COLUMN policies.policy_rules.tenant_id IS 'Owning tenant; first column of every key.';
 COMMENT ON COLUMN policies.policy_rules.id IS 'Generated uuid of the rule.';
 COMMENT ON COLUMN policies.policy_rules.name IS 'Human-readable name.';
 COMMENT ON COLUMN policies.policy_rules.rule_type IS 'error_code, max_value, pattern_block or blocked_skill.';
-COMMENT ON COLUMN policies.policy_rules.conditions IS 'What the rule matches; its shape depends on rule_type (policies.rule_conditions_valid).';
-COMMENT ON COLUMN policies.policy_rules.enforcement IS 'block, warn or audit; sets the prevention record outcome (blocked, warned, audited).';
+COMMENT ON COLUMN policies.policy_rules.conditions IS
+    'What the rule matches; its shape depends on rule_type (policies.rule_conditions_valid).';
+COMMENT ON COLUMN policies.policy_rules.enforcement IS
+    'block, warn or audit; sets the prevention record outcome (blocked, warned, audited).';
 COMMENT ON COLUMN policies.policy_rules.status IS 'active or retired; only active rules are enforced.';
 COMMENT ON COLUMN policies.policy_rules.source IS 'proposal (created by approval) or manual.';
-COMMENT ON COLUMN policies.policy_rules.source_proposal_id IS 'Approved proposal the rule came from; at most one rule per proposal.';
+COMMENT ON COLUMN policies.policy_rules.source_proposal_id IS
+    'Approved proposal the rule came from; at most one rule per proposal.';
 COMMENT ON COLUMN policies.policy_rules.agent_id IS 'When set, the rule applies to this agent only.';
 COMMENT ON COLUMN policies.policy_rules.created_at IS 'When the rule was created.';
 COMMENT ON COLUMN policies.policy_rules.retired_at IS 'When the rule was retired.';
@@ -239,7 +257,7 @@ CREATE POLICY policy_rules_tenant_isolation ON policies.policy_rules
     USING (tenant_id = (SELECT aos.current_tenant()))
     WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
 CREATE POLICY policy_rules_trusted_all ON policies.policy_rules TO aos_policy_engine
-    USING (true) WITH CHECK (true);
+    USING (TRUE) WITH CHECK (TRUE);
 
 CREATE TABLE policies.prevention_records (
     tenant_id text NOT NULL,
@@ -250,7 +268,7 @@ CREATE TABLE policies.prevention_records (
     outcome text NOT NULL,
     details jsonb NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now(),
-    is_synthetic boolean NOT NULL DEFAULT false,
+    is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT prevention_records_pkey PRIMARY KEY (tenant_id, id),
     -- Exactly one source is set, so NULLS NOT DISTINCT makes this "once per
@@ -271,17 +289,22 @@ CREATE TABLE policies.prevention_records (
     CONSTRAINT prevention_records_details_is_object CHECK (jsonb_typeof(details) = 'object'),
     CONSTRAINT prevention_records_scenario_implies_synthetic CHECK (synthetic_scenario_id IS NULL OR is_synthetic)
 );
-COMMENT ON TABLE policies.prevention_records IS 'One row per rule or guardrail a run violated, written by the PolicyEngine; the run is flagged policy_violation.';
+COMMENT ON TABLE policies.prevention_records IS
+    'One row per rule or guardrail a run violated, written by the PolicyEngine; the run is flagged policy_violation.';
 COMMENT ON COLUMN policies.prevention_records.tenant_id IS 'Owning tenant; first column of every key.';
 COMMENT ON COLUMN policies.prevention_records.id IS 'Generated uuid of the record.';
-COMMENT ON COLUMN policies.prevention_records.run_id IS 'Run that violated the rule or guardrail (activity.runs.run_id).';
-COMMENT ON COLUMN policies.prevention_records.policy_rule_id IS 'Violated tenant rule; exactly one of policy_rule_id and guardrail_id is set.';
-COMMENT ON COLUMN policies.prevention_records.guardrail_id IS 'Violated default guardrail; exactly one of policy_rule_id and guardrail_id is set.';
+COMMENT ON COLUMN policies.prevention_records.run_id IS
+    'Run that violated the rule or guardrail (activity.runs.run_id).';
+COMMENT ON COLUMN policies.prevention_records.policy_rule_id IS
+    'Violated tenant rule; exactly one of policy_rule_id and guardrail_id is set.';
+COMMENT ON COLUMN policies.prevention_records.guardrail_id IS
+    'Violated default guardrail; exactly one of policy_rule_id and guardrail_id is set.';
 COMMENT ON COLUMN policies.prevention_records.outcome IS 'prevented, blocked, warned, throttled, frozen or audited.';
 COMMENT ON COLUMN policies.prevention_records.details IS 'What was measured against which limit (a JSON object).';
 COMMENT ON COLUMN policies.prevention_records.created_at IS 'When the violation was recorded.';
 COMMENT ON COLUMN policies.prevention_records.is_synthetic IS 'True for effects of an SDSR scenario.';
-COMMENT ON COLUMN policies.prevention_records.synthetic_scenario_id IS 'Scenario the record stems from; implies is_synthetic.';
+COMMENT ON COLUMN policies.prevention_records.synthetic_scenario_id IS
+    'Scenario the record stems from; implies is_synthetic.';
 
 CREATE INDEX prevention_records_policy_rule_idx ON policies.prevention_records (tenant_id, policy_rule_id);
 
@@ -291,6 +314,6 @@ CREATE POLICY prevention_records_tenant_isolation ON policies.prevention_records
     USING (tenant_id = (SELECT aos.current_tenant()))
     WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
 CREATE POLICY prevention_records_trusted_all ON policies.prevention_records TO aos_policy_engine
-    USING (true) WITH CHECK (true);
+    USING (TRUE) WITH CHECK (TRUE);
 
 RESET ROLE;

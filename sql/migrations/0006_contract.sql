@@ -1,6 +1,8 @@
 -- depends: 0005_policies
 -- The contract as data. `aosdb check` and the pgTAP tests read these tables,
 -- so changing the contract is one reviewed row, not a scattered edit.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
 
 CREATE TABLE aos.contract_domains (
@@ -10,7 +12,9 @@ CREATE TABLE aos.contract_domains (
     CONSTRAINT contract_domains_pkey PRIMARY KEY (domain),
     CONSTRAINT contract_domains_schema_unique UNIQUE (schema_name)
 );
-COMMENT ON TABLE aos.contract_domains IS 'Contract: the domains, the schema each lives in and the question it answers. platform is the shared core (tenants, contract, outbox).';
+COMMENT ON TABLE aos.contract_domains IS
+    'Contract: the domains, the schema each lives in and the question it answers. platform is the shared '
+    'core (tenants, contract, outbox).';
 COMMENT ON COLUMN aos.contract_domains.domain IS 'Domain name.';
 COMMENT ON COLUMN aos.contract_domains.schema_name IS 'Schema holding the domain''s tables and functions.';
 COMMENT ON COLUMN aos.contract_domains.question IS 'The one question the domain answers.';
@@ -31,28 +35,31 @@ CREATE TABLE aos.contract_tables (
     CONSTRAINT contract_tables_domain_fk FOREIGN KEY (domain) REFERENCES aos.contract_domains (domain),
     CONSTRAINT contract_tables_kind_valid CHECK (kind IN ('table', 'reference', 'materialized_view'))
 );
-COMMENT ON TABLE aos.contract_tables IS 'Contract: which domain owns which table or view. Only the owning domain''s engines and roles may write it.';
+COMMENT ON TABLE aos.contract_tables IS
+    'Contract: which domain owns which table or view. Only the owning domain''s engines and roles may write it.';
 COMMENT ON COLUMN aos.contract_tables.schema_name IS 'Schema of the table.';
 COMMENT ON COLUMN aos.contract_tables.table_name IS 'Table or view name.';
 COMMENT ON COLUMN aos.contract_tables.domain IS 'Owning domain.';
-COMMENT ON COLUMN aos.contract_tables.kind IS 'table (domain data), reference (shared seeded data) or materialized_view (analytics).';
-COMMENT ON COLUMN aos.contract_tables.tenant_scoped IS 'True when rows belong to a tenant: tenant-first keys and row-level security.';
+COMMENT ON COLUMN aos.contract_tables.kind IS
+    'table (domain data), reference (shared seeded data) or materialized_view (analytics).';
+COMMENT ON COLUMN aos.contract_tables.tenant_scoped IS
+    'True when rows belong to a tenant: tenant-first keys and row-level security.';
 
 INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_scoped) VALUES
-    ('aos', 'tenants', 'platform', 'table', true),
-    ('activity', 'runs', 'activity', 'table', true),
-    ('activity', 'aos_traces', 'activity', 'table', true),
-    ('activity', 'aos_trace_steps', 'activity', 'table', true),
-    ('activity', 'v_runs_o2', 'activity', 'materialized_view', true),
-    ('incidents', 'incidents', 'incidents', 'table', true),
-    ('incidents', 'incident_events', 'incidents', 'table', true),
-    ('incidents', 'incident_evidence', 'incidents', 'table', true),
-    ('incidents', 'failure_classes', 'incidents', 'reference', false),
-    ('incidents', 'v_incidents_o2', 'incidents', 'materialized_view', true),
-    ('policies', 'policy_proposals', 'policies', 'table', true),
-    ('policies', 'policy_rules', 'policies', 'table', true),
-    ('policies', 'prevention_records', 'policies', 'table', true),
-    ('policies', 'default_guardrails', 'policies', 'reference', false);
+    ('aos', 'tenants', 'platform', 'table', TRUE),
+    ('activity', 'runs', 'activity', 'table', TRUE),
+    ('activity', 'aos_traces', 'activity', 'table', TRUE),
+    ('activity', 'aos_trace_steps', 'activity', 'table', TRUE),
+    ('activity', 'v_runs_o2', 'activity', 'materialized_view', TRUE),
+    ('incidents', 'incidents', 'incidents', 'table', TRUE),
+    ('incidents', 'incident_events', 'incidents', 'table', TRUE),
+    ('incidents', 'incident_evidence', 'incidents', 'table', TRUE),
+    ('incidents', 'failure_classes', 'incidents', 'reference', FALSE),
+    ('incidents', 'v_incidents_o2', 'incidents', 'materialized_view', TRUE),
+    ('policies', 'policy_proposals', 'policies', 'table', TRUE),
+    ('policies', 'policy_rules', 'policies', 'table', TRUE),
+    ('policies', 'prevention_records', 'policies', 'table', TRUE),
+    ('policies', 'default_guardrails', 'policies', 'reference', FALSE);
 
 CREATE TABLE aos.contract_links (
     link_name text NOT NULL,
@@ -71,7 +78,8 @@ CREATE TABLE aos.contract_links (
     CONSTRAINT contract_links_tenant_first CHECK (from_columns[1] = 'tenant_id' AND to_columns[1] = 'tenant_id'),
     CONSTRAINT contract_links_same_arity CHECK (cardinality(from_columns) = cardinality(to_columns))
 );
-COMMENT ON TABLE aos.contract_links IS 'Contract: the cross-domain links. Each must be a real, tenant-first foreign key in the live catalog (XD-002).';
+COMMENT ON TABLE aos.contract_links IS
+    'Contract: the cross-domain links. Each must be a real, tenant-first foreign key in the live catalog (XD-002).';
 COMMENT ON COLUMN aos.contract_links.link_name IS 'Name of the link (also the foreign key constraint name).';
 COMMENT ON COLUMN aos.contract_links.from_schema IS 'Schema of the referencing table.';
 COMMENT ON COLUMN aos.contract_links.from_table IS 'Referencing table.';
@@ -103,22 +111,28 @@ CREATE TABLE aos.contract_roles (
     CONSTRAINT contract_roles_pkey PRIMARY KEY (role_name),
     CONSTRAINT contract_roles_domain_fk FOREIGN KEY (writes_domain) REFERENCES aos.contract_domains (domain)
 );
-COMMENT ON TABLE aos.contract_roles IS 'Contract: the group roles, the one domain each may write, and whether row-level security scopes it to one tenant.';
+COMMENT ON TABLE aos.contract_roles IS
+    'Contract: the group roles, the one domain each may write, and whether row-level security scopes it to one tenant.';
 COMMENT ON COLUMN aos.contract_roles.role_name IS 'Group role (NOLOGIN).';
-COMMENT ON COLUMN aos.contract_roles.writes_domain IS 'The only domain whose tables the role may write directly; null: none (it acts through functions) or all (the owner).';
-COMMENT ON COLUMN aos.contract_roles.tenant_scoped IS 'True when the role sees only the tenant of aos.current_tenant().';
+COMMENT ON COLUMN aos.contract_roles.writes_domain IS
+    'The only domain whose tables the role may write directly; null: none (it acts through functions) or '
+    'all (the owner).';
+COMMENT ON COLUMN aos.contract_roles.tenant_scoped IS
+    'True when the role sees only the tenant of aos.current_tenant().';
 COMMENT ON COLUMN aos.contract_roles.description IS 'What the role may do.';
 
 INSERT INTO aos.contract_roles (role_name, writes_domain, tenant_scoped, description) VALUES
-    ('aos_owner', NULL, false, 'Owns every object; runs migrations.'),
-    ('aos_worker', 'activity', false, 'WorkerRunner: inserts and updates runs and traces, inserts steps, executes the activity ingestion functions.'),
-    ('aos_incident_engine', 'incidents', false, 'Owns the IncidentEngine functions; writes only incidents tables.'),
-    ('aos_proposal_engine', 'policies', false, 'Owns the PolicyProposalEngine functions; writes only policy_proposals.'),
-    ('aos_policy_engine', 'policies', false, 'Owns the PolicyEngine functions; writes policy_rules and prevention_records, and activity.runs.policy_violation only.'),
-    ('aos_operator', NULL, true, 'Executes the incident and proposal/rule action functions for its own tenant.'),
-    ('aos_api', NULL, true, 'Executes the api facade functions for its own tenant; writes nothing.'),
-    ('aos_bi', NULL, false, 'Reads the analytics views.'),
-    ('aos_scenario', 'activity', true, 'SDSR runner: what aos_worker and aos_operator may, nothing more, within its scenario''s tenant.');
+    ('aos_owner', NULL, FALSE, 'Owns every object; runs migrations.'),
+    ('aos_worker', 'activity', FALSE, 'WorkerRunner: inserts and updates runs and traces, inserts steps, '
+        'executes the activity ingestion functions.'),
+    ('aos_incident_engine', 'incidents', FALSE, 'Owns the IncidentEngine functions; writes only incidents tables.'),
+    ('aos_proposal_engine', 'policies', FALSE, 'Owns the PolicyProposalEngine functions; writes only policy_proposals.'),
+    ('aos_policy_engine', 'policies', FALSE, 'Owns the PolicyEngine functions; writes policy_rules and prevention_records, '
+        'and activity.runs.policy_violation only.'),
+    ('aos_operator', NULL, TRUE, 'Executes the incident and proposal/rule action functions for its own tenant.'),
+    ('aos_api', NULL, TRUE, 'Executes the api facade functions for its own tenant; writes nothing.'),
+    ('aos_bi', NULL, FALSE, 'Reads the analytics views.'),
+    ('aos_scenario', 'activity', TRUE, 'SDSR runner: what aos_worker and aos_operator may, nothing more, within its scenario''s tenant.');
 
 -- Every table privilege a contract role holds. The catalog must match it
 -- exactly: a grant missing here or in the catalog is a contract violation.
@@ -136,7 +150,9 @@ CREATE TABLE aos.contract_grants (
         privilege IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER')
     )
 );
-COMMENT ON TABLE aos.contract_grants IS 'Contract: every table privilege of every contract role (the owner excepted). The live catalog must match it exactly.';
+COMMENT ON TABLE aos.contract_grants IS
+    'Contract: every table privilege of every contract role (the owner excepted). The live catalog must '
+    'match it exactly.';
 COMMENT ON COLUMN aos.contract_grants.role_name IS 'Grantee.';
 COMMENT ON COLUMN aos.contract_grants.schema_name IS 'Schema of the table.';
 COMMENT ON COLUMN aos.contract_grants.table_name IS 'Table or view.';
@@ -188,7 +204,9 @@ CREATE TABLE aos.contract_effects (
     CONSTRAINT contract_effects_table_fk FOREIGN KEY (effect_schema, effect_table)
         REFERENCES aos.contract_tables (schema_name, table_name)
 );
-COMMENT ON TABLE aos.contract_effects IS 'Contract: the propagation table. Which engine creates which effect of which cause, inside the causing transaction.';
+COMMENT ON TABLE aos.contract_effects IS
+    'Contract: the propagation table. Which engine creates which effect of which cause, inside the '
+    'causing transaction.';
 COMMENT ON COLUMN aos.contract_effects.cause IS 'What happened.';
 COMMENT ON COLUMN aos.contract_effects.effect IS 'What the engine creates.';
 COMMENT ON COLUMN aos.contract_effects.engine IS 'Engine name.';
@@ -199,10 +217,12 @@ COMMENT ON COLUMN aos.contract_effects.effect_columns IS 'Null: new rows; else o
 
 INSERT INTO aos.contract_effects (cause, effect, engine, engine_role, effect_schema, effect_table, effect_columns) VALUES
     ('run reaches failed', 'incident (+ detected event)', 'IncidentEngine', 'aos_incident_engine', 'incidents', 'incidents', NULL),
-    ('incident with severity high or critical', 'proposal, status pending', 'PolicyProposalEngine', 'aos_proposal_engine', 'policies', 'policy_proposals', NULL),
+    ('incident with severity high or '
+        'critical', 'proposal, status pending', 'PolicyProposalEngine', 'aos_proposal_engine', 'policies', 'policy_proposals', NULL),
     ('proposal approved', 'rule (source = proposal)', 'PolicyEngine', 'aos_policy_engine', 'policies', 'policy_rules', NULL),
     ('rule or guardrail violated', 'prevention record', 'PolicyEngine', 'aos_policy_engine', 'policies', 'prevention_records', NULL),
-    ('rule or guardrail violated', 'runs.policy_violation = true', 'PolicyEngine', 'aos_policy_engine', 'activity', 'runs', '{policy_violation}');
+    ('rule or guardrail violated', 'runs.policy_violation = '
+        'true', 'PolicyEngine', 'aos_policy_engine', 'activity', 'runs', '{policy_violation}');
 
 CREATE TABLE aos.contract_facades (
     function_name text NOT NULL,
@@ -240,7 +260,9 @@ CREATE TABLE aos.contract_facade_reads (
     CONSTRAINT contract_facade_reads_table_fk FOREIGN KEY (schema_name, table_name)
         REFERENCES aos.contract_tables (schema_name, table_name)
 );
-COMMENT ON TABLE aos.contract_facade_reads IS 'Contract: the tables and views each facade may read (XD-001). Rows outside the facade''s domain are the allowed cross-domain reads.';
+COMMENT ON TABLE aos.contract_facade_reads IS
+    'Contract: the tables and views each facade may read (XD-001). Rows outside the facade''s domain are '
+    'the allowed cross-domain reads.';
 COMMENT ON COLUMN aos.contract_facade_reads.function_name IS 'Facade function.';
 COMMENT ON COLUMN aos.contract_facade_reads.schema_name IS 'Schema of a table it may read.';
 COMMENT ON COLUMN aos.contract_facade_reads.table_name IS 'Table or view it may read.';
@@ -250,10 +272,13 @@ SELECT f.function_name, split_part(t.qualified, '.', 1), split_part(t.qualified,
 FROM (VALUES
     ('api.activity_runs', '{activity.runs,activity.aos_traces,activity.v_runs_o2}'::text[]),
     ('api.activity_run', '{activity.runs,activity.aos_traces,activity.v_runs_o2}'),
-    ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,incidents.incidents,policies.policy_proposals,policies.prevention_records}'),
+    ('api.activity_run_evidence',
+        '{activity.runs,activity.aos_traces,activity.v_runs_o2,incidents.incidents,policies.policy_proposals,policies.prevention_records}'),
     ('api.incidents', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,incidents.v_incidents_o2}'),
     ('api.incident', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,incidents.v_incidents_o2}'),
-    ('api.incident_evidence', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,incidents.v_incidents_o2,activity.runs,policies.policy_proposals}'),
+    ('api.incident_evidence',
+        '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,incidents.v_incidents_o2,'
+        'activity.runs,policies.policy_proposals}'),
     ('api.policy_proposals', '{policies.policy_proposals,policies.policy_rules}'),
     ('api.policy_proposal', '{policies.policy_proposals,policies.policy_rules,incidents.incidents,activity.runs}')
 ) AS f (function_name, tables)

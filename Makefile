@@ -1,0 +1,68 @@
+# aosdb: `make run` for the guided tour, `make test` for every test suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+AOSDB := $(VENV)/bin/aosdb
+PYTEST := $(VENV)/bin/pytest
+# Debian packages the test and lint tools need (PostgreSQL 15 itself is assumed).
+APT_PACKAGES := postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-plpgsql-check
+
+.PHONY: help setup system-packages run test pgtap pytest lint db-start db-stop clean
+
+help:
+	@echo "make run    set up, start the embedded database, migrate, show what exists"
+	@echo "make test   set up, then pg_prove, pytest and lint, each printing its summary"
+	@echo "make setup  install missing Debian packages and the .venv (idempotent)"
+	@echo "make lint   sqlfluff, squawk and plpgsql_check"
+
+setup: system-packages $(VENV)/.installed
+
+# apt only for what is missing, and only when we may (root or password-less sudo).
+system-packages:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	  else echo "missing Debian packages:$$missing; install them as root" >&2; exit 1; fi; \
+	  echo "installing$$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+db-start: setup
+	$(AOSDB) db start
+
+db-stop:
+	@test -x $(AOSDB) && $(AOSDB) db stop || true
+
+run: db-start
+	$(AOSDB) migrate
+	$(AOSDB) status
+
+# Every suite runs even when an earlier one fails; the exit status says whether all passed.
+test: db-start
+	@status=0; \
+	echo "== pg_prove (aosdb test)"; $(AOSDB) test || status=1; \
+	echo "== pytest"; $(PYTEST) -q || status=1; \
+	echo "== lint (aosdb lint)"; $(AOSDB) lint || status=1; \
+	exit $$status
+
+pgtap: db-start
+	$(AOSDB) test
+
+pytest: setup
+	$(PYTEST) -q
+
+lint: db-start
+	$(AOSDB) lint
+
+clean: db-stop
+	rm -rf .aosdb

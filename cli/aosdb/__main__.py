@@ -1,0 +1,5 @@
+"""`python -m aosdb` runs the CLI."""
+
+from aosdb.cli import main
+
+main()

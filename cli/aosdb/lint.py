@@ -1,0 +1,101 @@
+"""`aosdb lint`: sqlfluff and squawk on the migrations, plpgsql_check on every PL/pgSQL function."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from aosdb import migrations
+from aosdb.config import project_root, sql_dir
+from aosdb.db import connect, throwaway_database
+from aosdb.errors import AosdbError
+
+DOMAIN_SCHEMAS = ["aos", "activity", "incidents", "policies", "api"]
+# Small counters (attempts, step_index, priority, version) are integers on purpose.
+SQUAWK_EXCLUDED = ["prefer-bigint-over-int"]
+# A rollback exists to drop what its migration created.
+SQUAWK_ROLLBACK_EXCLUDED = SQUAWK_EXCLUDED + ["ban-drop-table", "ban-drop-schema", "ban-drop-function"]
+
+# Every PL/pgSQL function of ours, with the table of one of its triggers when it is a trigger function.
+_FUNCTIONS_SQL = """
+SELECT p.oid, format('%%I.%%I(%%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+       (SELECT t.tgrelid FROM pg_trigger t WHERE t.tgfoid = p.oid LIMIT 1),
+       p.prorettype = 'trigger'::regtype
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
+WHERE l.lanname = 'plpgsql' AND n.nspname = ANY(%s)
+ORDER BY 2
+"""
+
+
+def _tool(name: str) -> str:
+    """A console script of this virtualenv, else one on PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise AosdbError(f"{name} not found: run `make setup`")
+    return found
+
+
+def _sqlfluff(files: list[Path]) -> bool:
+    cmd = [_tool("sqlfluff"), "lint", "--config", str(project_root() / ".sqlfluff"), *map(str, files)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        print(proc.stdout + proc.stderr, end="")
+    print(f"sqlfluff: {'clean' if proc.returncode == 0 else 'violations found'} ({len(files)} files)")
+    return proc.returncode == 0
+
+
+def _squawk(files: list[Path], excluded: list[str], label: str) -> bool:
+    cmd = [_tool("squawk"), "--pg-version=15.0", "--assume-in-transaction", "--reporter", "gcc",
+           "--exclude", ",".join(excluded), *map(str, files)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        print(proc.stdout + proc.stderr, end="")
+    print(f"squawk: {'clean' if proc.returncode == 0 else 'violations found'} ({len(files)} {label})")
+    return proc.returncode == 0
+
+
+def _plpgsql_check(dsn: str) -> bool:
+    problems: list[str] = []
+    with throwaway_database(dsn, "aosdb_lint") as lint_dsn:
+        migrations.migrate(lint_dsn)
+        with connect(lint_dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
+            functions = conn.execute(_FUNCTIONS_SQL, (DOMAIN_SCHEMAS,)).fetchall()
+            for oid, signature, relid, is_trigger in functions:
+                if is_trigger and relid is None:
+                    problems.append(f"{signature}: trigger function attached to no table, cannot be checked")
+                    continue
+                rows = conn.execute(
+                    """SELECT level, message, lineno, detail FROM plpgsql_check_function_tb(
+                           %s, coalesce(%s, 0)::regclass, fatal_errors => false, other_warnings => true,
+                           extra_warnings => true, security_warnings => true)""",
+                    (oid, relid),
+                ).fetchall()
+                for level, message, lineno, detail in rows:
+                    where = f" line {lineno}" if lineno else ""
+                    extra = f" ({detail})" if detail else ""
+                    problems.append(f"{signature}{where}: {level}: {message}{extra}")
+    for problem in problems:
+        print(problem)
+    print(f"plpgsql_check: {'clean' if not problems else f'{len(problems)} problems'} ({len(functions)} functions)")
+    return not problems
+
+
+def run_lint(dsn: str) -> int:
+    root = sql_dir()
+    forward = sorted(p for p in (root / "migrations").glob("*.sql") if not p.name.endswith(".rollback.sql"))
+    rollbacks = sorted((root / "migrations").glob("*.rollback.sql"))
+    results = [
+        _sqlfluff(forward + rollbacks),
+        _squawk(forward, SQUAWK_EXCLUDED, "migrations"),
+        _squawk(rollbacks, SQUAWK_ROLLBACK_EXCLUDED, "rollbacks"),
+        _plpgsql_check(dsn),
+    ]
+    failed = results.count(False)
+    print(f"lint: {len(results) - failed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
