@@ -5,8 +5,8 @@ SHELL := /bin/bash
 VENV := .venv
 AOSDB := $(VENV)/bin/aosdb
 PYTEST := $(VENV)/bin/pytest
-# Debian packages the test and lint tools need (PostgreSQL 15 itself is assumed).
-APT_PACKAGES := postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-plpgsql-check
+# Debian packages: the PostgreSQL 15 server and the test and lint tools.
+APT_PACKAGES := postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-plpgsql-check
 
 .PHONY: help setup system-packages run test pgtap pytest lint db-start db-stop clean
 
