@@ -27,8 +27,11 @@ def connect(dsn: str, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     try:
         conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed")
+        # libpq's message spans lines (the cause, then a hint): keep all of it, on one line.
+        reason = redact(" ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or "connection failed")
         raise AosdbError(f"cannot connect to {describe_dsn(dsn)}: {reason}") from None
+    except psycopg.ProgrammingError as exc:  # the DSN itself does not parse
+        raise AosdbError(f"invalid DSN: {redact(str(exc).strip())}") from None
     try:
         yield conn
     except psycopg.Error as exc:

@@ -28,6 +28,8 @@ META_SCHEMA = "aosdb_migrations"
 REPEATABLE_DIRS = ("functions", "views")
 # Serialises concurrent `aosdb migrate` runs on one database.
 _LOCK_KEY = 7_401_001
+# Serialises the creation of the bookkeeping tables (ours and yoyo's): CREATE ... IF NOT EXISTS races.
+_SETUP_LOCK_KEY = 7_401_002
 
 
 @dataclass
@@ -74,11 +76,13 @@ def _yoyo_uri(dsn: str) -> str:
 def _backend(dsn: str) -> Iterator:
     from yoyo import get_backend
 
-    _ensure_meta(dsn)
-    try:
-        backend = get_backend(_yoyo_uri(dsn))
-    except psycopg.Error as exc:
-        raise AosdbError(error_line(exc)) from None
+    with connect(dsn, autocommit=True) as guard:
+        guard.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))  # released when guard closes
+        _ensure_meta(dsn)
+        try:
+            backend = get_backend(_yoyo_uri(dsn))
+        except psycopg.Error as exc:
+            raise AosdbError(error_line(exc)) from None
     try:
         yield backend
     finally:
@@ -100,13 +104,13 @@ def _checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _run_yoyo(action, *args):
-    """Run a yoyo call, turning a failing migration into one readable line."""
+def _run_yoyo(label, action, *args):
+    """Run a yoyo call, turning a failing migration into one readable line that names it."""
     warnings.simplefilter("ignore")  # yoyo warns about nested transactions on psycopg 3
     try:
         return action(*args)
     except psycopg.Error as exc:
-        raise AosdbError(f"migration failed: {error_line(exc)}") from None
+        raise AosdbError(f"migration {label} failed: {error_line(exc)}") from None
 
 
 def migrate(dsn: str) -> tuple[list[str], list[str]]:
@@ -114,7 +118,9 @@ def migrate(dsn: str) -> tuple[list[str], list[str]]:
     migrations = _versioned_migrations()
     with _backend(dsn) as backend, backend.lock():
         pending = backend.to_apply(migrations)
-        _run_yoyo(backend.apply_migrations, pending)
+        for migration in pending:
+            _run_yoyo(migration.id, backend.apply_one, migration)
+        _run_yoyo("post-apply", backend.run_post_apply, pending)
     applied = [m.id for m in pending]
     return applied, _apply_repeatables(dsn)
 
@@ -161,7 +167,8 @@ def rollback(dsn: str, count: int | None = 1) -> list[str]:
         if count is not None:
             to_undo = to_undo[:count]
         subset = migrations.__class__(to_undo, migrations.post_apply)
-        _run_yoyo(backend.rollback_migrations, subset)
+        for migration in subset:
+            _run_yoyo(f"{migration.id} (rollback)", backend.rollback_one, migration)
     if to_undo:
         with connect(dsn) as conn:
             conn.execute(f"DELETE FROM {META_SCHEMA}.repeatable_migrations")
