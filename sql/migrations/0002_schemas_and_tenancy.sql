@@ -71,14 +71,33 @@ COMMENT ON FUNCTION aos.current_tenant() IS
 -- Meant for everyone: every tenant-scoped policy calls it as the querying role.
 GRANT EXECUTE ON FUNCTION aos.current_tenant() TO PUBLIC;
 
--- The worker (and the scenario runner, which may do what the worker may)
--- registers tenants; tenant-scoped callers see only their own.
-GRANT SELECT, INSERT ON aos.tenants TO aos_worker, aos_scenario;
+-- Registering a tenant is a platform verb, not a write grant: no role may
+-- write outside its domain (XD-004), and aos.tenants belongs to the platform.
+-- SECURITY DEFINER (owned by aos_owner) so the worker and the scenario runner
+-- can register a tenant without INSERT on the registry.
+CREATE FUNCTION aos.register_tenant(p_tenant_id text, p_name text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    INSERT INTO aos.tenants (tenant_id, name)
+    VALUES (p_tenant_id, coalesce(nullif(btrim(p_name), ''), p_tenant_id))
+    ON CONFLICT (tenant_id) DO NOTHING;
+    RETURN p_tenant_id;
+END
+$fn$;
+COMMENT ON FUNCTION aos.register_tenant(text, text) IS
+    'Registers a tenant when it is missing (the name defaults to the id) and returns its id; harmless when it exists. '
+    'Errors: 23514 tenants_id_format for an id outside ^[a-z0-9][a-z0-9._-]{0,63}$.';
+GRANT EXECUTE ON FUNCTION aos.register_tenant(text, text) TO aos_worker, aos_scenario;
+
+-- The worker reads the registry; tenant-scoped callers see only their own tenant.
+GRANT SELECT ON aos.tenants TO aos_worker, aos_scenario;
 ALTER TABLE aos.tenants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenants_tenant_isolation ON aos.tenants
-    USING (tenant_id = (SELECT aos.current_tenant()))
-    WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
-CREATE POLICY tenants_worker_all ON aos.tenants TO aos_worker
-    USING (TRUE) WITH CHECK (TRUE);
+USING (tenant_id = (SELECT aos.current_tenant()))
+WITH CHECK (tenant_id = (SELECT aos.current_tenant()));
+CREATE POLICY tenants_worker_read ON aos.tenants FOR SELECT TO aos_worker
+USING (TRUE);
 
 RESET ROLE;

@@ -26,12 +26,14 @@ BEGIN
     END IF;
     v_keys := ARRAY(SELECT k FROM jsonb_object_keys(p_conditions) AS k ORDER BY k);
     IF p_rule_type = 'max_value' THEN
-        RETURN v_keys = ARRAY['max', 'metric']
+        RETURN coalesce(v_keys = ARRAY['max', 'metric']
+            AND jsonb_typeof(p_conditions -> 'metric') = 'string'
             AND p_conditions ->> 'metric' IN (
                 'estimated_cost_usd', 'input_tokens', 'output_tokens', 'total_tokens', 'duration_ms', 'attempts'
             )
-            AND jsonb_typeof(p_conditions -> 'max') = 'number'
-            AND (p_conditions ->> 'max')::numeric >= 0;
+            -- CASE, not AND: the cast must only see numbers.
+            AND CASE WHEN jsonb_typeof(p_conditions -> 'max') = 'number'
+                     THEN (p_conditions ->> 'max')::numeric >= 0 ELSE FALSE END, FALSE);
     END IF;
     v_list_key := CASE p_rule_type
         WHEN 'error_code' THEN 'error_codes'
@@ -42,14 +44,14 @@ BEGIN
         RETURN false;
     END IF;
     v_list := p_conditions -> v_list_key;
-    RETURN jsonb_typeof(v_list) = 'array'
+    RETURN coalesce(jsonb_typeof(v_list) = 'array'
         AND jsonb_array_length(v_list) > 0
         AND NOT EXISTS (
             SELECT FROM jsonb_array_elements(v_list) AS e
             WHERE jsonb_typeof(e) <> 'string'
                OR btrim(e #>> '{}') = ''
                OR (p_rule_type = 'error_code' AND e #>> '{}' !~ '^[A-Z][A-Z0-9_]*$')
-        );
+        ), FALSE);
 END
 $fn$;
 COMMENT ON FUNCTION policies.rule_conditions_valid(text, jsonb) IS
@@ -150,12 +152,12 @@ CREATE TABLE policies.policy_proposals (
     )),
     CONSTRAINT policy_proposals_name_not_blank CHECK (btrim(proposal_name) <> ''),
     CONSTRAINT policy_proposals_proposed_rule_valid CHECK (
-        proposed_rule ->> 'enforcement' IN ('block', 'warn', 'audit')
+        coalesce(proposed_rule ->> 'enforcement' IN ('block', 'warn', 'audit'), FALSE)
         AND policies.rule_conditions_valid(proposed_rule ->> 'rule_type', proposed_rule -> 'conditions')
     ),
     CONSTRAINT policy_proposals_review_recorded CHECK (
         (status = 'pending' AND reviewed_at IS NULL AND reviewed_by IS NULL)
-        OR (status <> 'pending' AND reviewed_at IS NOT NULL AND btrim(reviewed_by) <> '')
+        OR (status <> 'pending' AND reviewed_at IS NOT NULL AND coalesce(btrim(reviewed_by), '') <> '')
     ),
     CONSTRAINT policy_proposals_scenario_implies_synthetic CHECK (synthetic_scenario_id IS NULL OR is_synthetic)
 );
@@ -222,7 +224,11 @@ CREATE TABLE policies.policy_rules (
     CONSTRAINT policy_rules_enforcement_valid CHECK (enforcement IN ('block', 'warn', 'audit')),
     CONSTRAINT policy_rules_status_valid CHECK (status IN ('active', 'retired')),
     CONSTRAINT policy_rules_source_valid CHECK (source IN ('proposal', 'manual')),
-    CONSTRAINT policy_rules_conditions_match_type CHECK (policies.rule_conditions_valid(rule_type, conditions)),
+    -- An unknown rule type is policy_rules_rule_type_valid's to report, not this one's.
+    CONSTRAINT policy_rules_conditions_match_type CHECK (
+        rule_type NOT IN ('error_code', 'max_value', 'pattern_block', 'blocked_skill')
+        OR policies.rule_conditions_valid(rule_type, conditions)
+    ),
     CONSTRAINT policy_rules_source_matches_proposal CHECK ((source = 'proposal') = (source_proposal_id IS NOT NULL)),
     CONSTRAINT policy_rules_retirement_recorded CHECK ((status = 'retired') = (retired_at IS NOT NULL)),
     CONSTRAINT policy_rules_name_not_blank CHECK (btrim(name) <> ''),

@@ -162,8 +162,8 @@ COMMENT ON COLUMN aos.contract_grants.column_names IS 'Null: on the whole table;
 INSERT INTO aos.contract_grants (role_name, schema_name, table_name, privilege, column_names)
 SELECT g.role_name, g.schema_name, g.table_name, p.privilege, g.column_names
 FROM (VALUES
-    ('aos_worker', 'aos', 'tenants', '{SELECT,INSERT}'::text[], NULL::text[]),
-    ('aos_scenario', 'aos', 'tenants', '{SELECT,INSERT}', NULL),
+    ('aos_worker', 'aos', 'tenants', '{SELECT}'::text[], NULL::text[]),
+    ('aos_scenario', 'aos', 'tenants', '{SELECT}', NULL),
     ('aos_worker', 'activity', 'runs', '{SELECT,INSERT,UPDATE}', NULL),
     ('aos_scenario', 'activity', 'runs', '{SELECT,INSERT,UPDATE}', NULL),
     ('aos_policy_engine', 'activity', 'runs', '{SELECT}', NULL),

@@ -1,0 +1,62 @@
+-- The nine group roles of SPEC section 4: they exist, cannot log in, hold no
+-- cluster-wide power, and inherit nothing from each other except that the
+-- owner is a member of the three engine roles (it hands engine functions to
+-- them with ALTER FUNCTION ... OWNER TO).
+BEGIN;
+
+CREATE TEMP TABLE expected_roles (role_name name PRIMARY KEY) ON COMMIT DROP;
+INSERT INTO expected_roles VALUES
+    ('aos_owner'), ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario');
+
+SELECT plan((SELECT count(*)::int * 3 FROM expected_roles) + 2);
+
+SELECT has_role(role_name, format('role %s exists', role_name))
+FROM expected_roles ORDER BY role_name;
+
+SELECT is(r.rolcanlogin, FALSE, format('role %s is NOLOGIN', e.role_name))
+FROM expected_roles AS e
+LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = e.role_name
+ORDER BY e.role_name;
+
+SELECT is(
+    ARRAY[r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls],
+    ARRAY[FALSE, FALSE, FALSE, FALSE, FALSE],
+    format('role %s has no SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS', e.role_name)
+)
+FROM expected_roles AS e
+LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = e.role_name
+ORDER BY e.role_name;
+
+-- A tenant-scoped role that inherited a trusted role would escape row-level
+-- security: the only memberships are the owner's in the engine roles.
+SELECT set_eq(
+    $$
+    SELECT member.rolname::text AS member, granted.rolname::text AS granted_role
+    FROM pg_catalog.pg_auth_members AS m
+    JOIN pg_catalog.pg_roles AS member ON member.oid = m.member
+    JOIN pg_catalog.pg_roles AS granted ON granted.oid = m.roleid
+    WHERE member.rolname IN (SELECT role_name FROM expected_roles)
+    $$,
+    $$
+    VALUES ('aos_owner', 'aos_incident_engine'),
+           ('aos_owner', 'aos_proposal_engine'),
+           ('aos_owner', 'aos_policy_engine')
+    $$,
+    'the nine roles are members of no role but the owner of the three engine roles'
+);
+
+SELECT is_empty(
+    $$
+    SELECT member.rolname
+    FROM pg_catalog.pg_auth_members AS m
+    JOIN pg_catalog.pg_roles AS member ON member.oid = m.member
+    JOIN pg_catalog.pg_roles AS granted ON granted.oid = m.roleid
+    WHERE granted.rolname IN ('aos_worker', 'aos_incident_engine', 'aos_proposal_engine', 'aos_policy_engine')
+      AND member.rolname IN (SELECT role_name FROM expected_roles WHERE role_name <> 'aos_owner')
+    $$,
+    'no tenant-scoped or read-only role is a member of a trusted (worker or engine) role'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

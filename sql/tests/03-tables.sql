@@ -1,0 +1,357 @@
+-- Every table of SPEC section 3 (and the contract tables of 3.5): exactly
+-- these tables, exactly these columns with these types and nullability,
+-- tenant-first primary keys, the unique keys, and the defaults the SPEC names.
+BEGIN;
+
+CREATE TEMP TABLE expected_columns (
+    schema_name name, table_name name, column_name name, type_name text, not_null boolean
+) ON COMMIT DROP;
+INSERT INTO expected_columns VALUES
+    ('aos', 'tenants', 'tenant_id', 'text', TRUE),
+    ('aos', 'tenants', 'name', 'text', TRUE),
+    ('aos', 'tenants', 'created_at', 'timestamp with time zone', TRUE),
+
+    ('activity', 'runs', 'tenant_id', 'text', TRUE),
+    ('activity', 'runs', 'id', 'uuid', TRUE),
+    ('activity', 'runs', 'run_id', 'text', TRUE),
+    ('activity', 'runs', 'agent_id', 'text', TRUE),
+    ('activity', 'runs', 'goal', 'text', FALSE),
+    ('activity', 'runs', 'status', 'text', TRUE),
+    ('activity', 'runs', 'state', 'text', TRUE),
+    ('activity', 'runs', 'error_code', 'text', FALSE),
+    ('activity', 'runs', 'error_message', 'text', FALSE),
+    ('activity', 'runs', 'attempts', 'integer', TRUE),
+    ('activity', 'runs', 'input_tokens', 'bigint', TRUE),
+    ('activity', 'runs', 'output_tokens', 'bigint', TRUE),
+    ('activity', 'runs', 'estimated_cost_usd', 'numeric(12,6)', TRUE),
+    ('activity', 'runs', 'created_at', 'timestamp with time zone', TRUE),
+    ('activity', 'runs', 'started_at', 'timestamp with time zone', FALSE),
+    ('activity', 'runs', 'completed_at', 'timestamp with time zone', FALSE),
+    ('activity', 'runs', 'duration_ms', 'bigint', FALSE),
+    ('activity', 'runs', 'policy_violation', 'boolean', TRUE),
+    ('activity', 'runs', 'is_synthetic', 'boolean', TRUE),
+    ('activity', 'runs', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('activity', 'aos_traces', 'tenant_id', 'text', TRUE),
+    ('activity', 'aos_traces', 'id', 'uuid', TRUE),
+    ('activity', 'aos_traces', 'trace_id', 'text', TRUE),
+    ('activity', 'aos_traces', 'run_id', 'text', TRUE),
+    ('activity', 'aos_traces', 'status', 'text', TRUE),
+    ('activity', 'aos_traces', 'started_at', 'timestamp with time zone', TRUE),
+    ('activity', 'aos_traces', 'completed_at', 'timestamp with time zone', FALSE),
+    ('activity', 'aos_traces', 'metadata', 'jsonb', TRUE),
+    ('activity', 'aos_traces', 'is_synthetic', 'boolean', TRUE),
+    ('activity', 'aos_traces', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('activity', 'aos_trace_steps', 'tenant_id', 'text', TRUE),
+    ('activity', 'aos_trace_steps', 'trace_id', 'text', TRUE),
+    ('activity', 'aos_trace_steps', 'step_index', 'integer', TRUE),
+    ('activity', 'aos_trace_steps', 'skill_name', 'text', TRUE),
+    ('activity', 'aos_trace_steps', 'status', 'text', TRUE),
+    ('activity', 'aos_trace_steps', 'outcome_code', 'text', FALSE),
+    ('activity', 'aos_trace_steps', 'params', 'jsonb', TRUE),
+    ('activity', 'aos_trace_steps', 'cost_usd', 'numeric(12,6)', TRUE),
+    ('activity', 'aos_trace_steps', 'duration_ms', 'bigint', FALSE),
+    ('activity', 'aos_trace_steps', 'retry_count', 'integer', TRUE),
+    ('activity', 'aos_trace_steps', 'level', 'text', TRUE),
+    ('activity', 'aos_trace_steps', 'occurred_at', 'timestamp with time zone', TRUE),
+    ('activity', 'aos_trace_steps', 'is_synthetic', 'boolean', TRUE),
+    ('activity', 'aos_trace_steps', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('incidents', 'failure_classes', 'error_code', 'text', TRUE),
+    ('incidents', 'failure_classes', 'severity', 'text', TRUE),
+    ('incidents', 'failure_classes', 'category', 'text', TRUE),
+    ('incidents', 'failure_classes', 'proposal_type', 'text', FALSE),
+    ('incidents', 'failure_classes', 'match_priority', 'integer', FALSE),
+    ('incidents', 'failure_classes', 'description', 'text', TRUE),
+
+    ('incidents', 'incidents', 'tenant_id', 'text', TRUE),
+    ('incidents', 'incidents', 'id', 'uuid', TRUE),
+    ('incidents', 'incidents', 'source_run_id', 'text', FALSE),
+    ('incidents', 'incidents', 'llm_run_id', 'uuid', FALSE),
+    ('incidents', 'incidents', 'title', 'text', TRUE),
+    ('incidents', 'incidents', 'severity', 'text', TRUE),
+    ('incidents', 'incidents', 'lifecycle_state', 'text', TRUE),
+    ('incidents', 'incidents', 'category', 'text', TRUE),
+    ('incidents', 'incidents', 'error_code', 'text', FALSE),
+    ('incidents', 'incidents', 'error_message', 'text', FALSE),
+    ('incidents', 'incidents', 'cause_type', 'text', TRUE),
+    ('incidents', 'incidents', 'created_at', 'timestamp with time zone', TRUE),
+    ('incidents', 'incidents', 'acknowledged_at', 'timestamp with time zone', FALSE),
+    ('incidents', 'incidents', 'acknowledged_by', 'text', FALSE),
+    ('incidents', 'incidents', 'resolved_at', 'timestamp with time zone', FALSE),
+    ('incidents', 'incidents', 'resolved_by', 'text', FALSE),
+    ('incidents', 'incidents', 'resolution_method', 'text', FALSE),
+    ('incidents', 'incidents', 'resolution_notes', 'text', FALSE),
+    ('incidents', 'incidents', 'is_synthetic', 'boolean', TRUE),
+    ('incidents', 'incidents', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('incidents', 'incident_events', 'tenant_id', 'text', TRUE),
+    ('incidents', 'incident_events', 'id', 'uuid', TRUE),
+    ('incidents', 'incident_events', 'incident_id', 'uuid', TRUE),
+    ('incidents', 'incident_events', 'event_type', 'text', TRUE),
+    ('incidents', 'incident_events', 'actor', 'text', TRUE),
+    ('incidents', 'incident_events', 'details', 'jsonb', TRUE),
+    ('incidents', 'incident_events', 'created_at', 'timestamp with time zone', TRUE),
+    ('incidents', 'incident_events', 'is_synthetic', 'boolean', TRUE),
+    ('incidents', 'incident_events', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('incidents', 'incident_evidence', 'tenant_id', 'text', TRUE),
+    ('incidents', 'incident_evidence', 'id', 'uuid', TRUE),
+    ('incidents', 'incident_evidence', 'incident_id', 'uuid', TRUE),
+    ('incidents', 'incident_evidence', 'evidence_type', 'text', TRUE),
+    ('incidents', 'incident_evidence', 'run_id', 'text', FALSE),
+    ('incidents', 'incident_evidence', 'recovery_executed', 'boolean', TRUE),
+    ('incidents', 'incident_evidence', 'payload', 'jsonb', TRUE),
+    ('incidents', 'incident_evidence', 'created_at', 'timestamp with time zone', TRUE),
+    ('incidents', 'incident_evidence', 'is_synthetic', 'boolean', TRUE),
+    ('incidents', 'incident_evidence', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('policies', 'default_guardrails', 'id', 'text', TRUE),
+    ('policies', 'default_guardrails', 'name', 'text', TRUE),
+    ('policies', 'default_guardrails', 'category', 'text', TRUE),
+    ('policies', 'default_guardrails', 'rule_type', 'text', TRUE),
+    ('policies', 'default_guardrails', 'config', 'jsonb', TRUE),
+    ('policies', 'default_guardrails', 'action', 'text', TRUE),
+    ('policies', 'default_guardrails', 'is_enabled', 'boolean', TRUE),
+    ('policies', 'default_guardrails', 'priority', 'integer', TRUE),
+    ('policies', 'default_guardrails', 'version', 'integer', TRUE),
+    ('policies', 'default_guardrails', 'description', 'text', TRUE),
+
+    ('policies', 'policy_proposals', 'tenant_id', 'text', TRUE),
+    ('policies', 'policy_proposals', 'id', 'uuid', TRUE),
+    ('policies', 'policy_proposals', 'triggering_incident_id', 'uuid', FALSE),
+    ('policies', 'policy_proposals', 'triggering_run_id', 'text', FALSE),
+    ('policies', 'policy_proposals', 'proposal_name', 'text', TRUE),
+    ('policies', 'policy_proposals', 'proposal_type', 'text', TRUE),
+    ('policies', 'policy_proposals', 'rationale', 'text', FALSE),
+    ('policies', 'policy_proposals', 'proposed_rule', 'jsonb', TRUE),
+    ('policies', 'policy_proposals', 'status', 'text', TRUE),
+    ('policies', 'policy_proposals', 'created_at', 'timestamp with time zone', TRUE),
+    ('policies', 'policy_proposals', 'reviewed_at', 'timestamp with time zone', FALSE),
+    ('policies', 'policy_proposals', 'reviewed_by', 'text', FALSE),
+    ('policies', 'policy_proposals', 'review_notes', 'text', FALSE),
+    ('policies', 'policy_proposals', 'is_synthetic', 'boolean', TRUE),
+    ('policies', 'policy_proposals', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('policies', 'policy_rules', 'tenant_id', 'text', TRUE),
+    ('policies', 'policy_rules', 'id', 'uuid', TRUE),
+    ('policies', 'policy_rules', 'name', 'text', TRUE),
+    ('policies', 'policy_rules', 'rule_type', 'text', TRUE),
+    ('policies', 'policy_rules', 'conditions', 'jsonb', TRUE),
+    ('policies', 'policy_rules', 'enforcement', 'text', TRUE),
+    ('policies', 'policy_rules', 'status', 'text', TRUE),
+    ('policies', 'policy_rules', 'source', 'text', TRUE),
+    ('policies', 'policy_rules', 'source_proposal_id', 'uuid', FALSE),
+    ('policies', 'policy_rules', 'agent_id', 'text', FALSE),
+    ('policies', 'policy_rules', 'created_at', 'timestamp with time zone', TRUE),
+    ('policies', 'policy_rules', 'retired_at', 'timestamp with time zone', FALSE),
+    ('policies', 'policy_rules', 'retired_by', 'text', FALSE),
+    ('policies', 'policy_rules', 'is_synthetic', 'boolean', TRUE),
+    ('policies', 'policy_rules', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('policies', 'prevention_records', 'tenant_id', 'text', TRUE),
+    ('policies', 'prevention_records', 'id', 'uuid', TRUE),
+    ('policies', 'prevention_records', 'run_id', 'text', TRUE),
+    ('policies', 'prevention_records', 'policy_rule_id', 'uuid', FALSE),
+    ('policies', 'prevention_records', 'guardrail_id', 'text', FALSE),
+    ('policies', 'prevention_records', 'outcome', 'text', TRUE),
+    ('policies', 'prevention_records', 'details', 'jsonb', TRUE),
+    ('policies', 'prevention_records', 'created_at', 'timestamp with time zone', TRUE),
+    ('policies', 'prevention_records', 'is_synthetic', 'boolean', TRUE),
+    ('policies', 'prevention_records', 'synthetic_scenario_id', 'text', FALSE),
+
+    ('aos', 'contract_domains', 'domain', 'text', TRUE),
+    ('aos', 'contract_domains', 'schema_name', 'text', TRUE),
+    ('aos', 'contract_domains', 'question', 'text', TRUE),
+    ('aos', 'contract_tables', 'schema_name', 'text', TRUE),
+    ('aos', 'contract_tables', 'table_name', 'text', TRUE),
+    ('aos', 'contract_tables', 'domain', 'text', TRUE),
+    ('aos', 'contract_tables', 'kind', 'text', TRUE),
+    ('aos', 'contract_tables', 'tenant_scoped', 'boolean', TRUE),
+    ('aos', 'contract_links', 'link_name', 'text', TRUE),
+    ('aos', 'contract_links', 'from_schema', 'text', TRUE),
+    ('aos', 'contract_links', 'from_table', 'text', TRUE),
+    ('aos', 'contract_links', 'from_columns', 'text[]', TRUE),
+    ('aos', 'contract_links', 'to_schema', 'text', TRUE),
+    ('aos', 'contract_links', 'to_table', 'text', TRUE),
+    ('aos', 'contract_links', 'to_columns', 'text[]', TRUE),
+    ('aos', 'contract_links', 'description', 'text', TRUE),
+    ('aos', 'contract_roles', 'role_name', 'text', TRUE),
+    ('aos', 'contract_roles', 'writes_domain', 'text', FALSE),
+    ('aos', 'contract_roles', 'tenant_scoped', 'boolean', TRUE),
+    ('aos', 'contract_roles', 'description', 'text', TRUE),
+    ('aos', 'contract_grants', 'role_name', 'text', TRUE),
+    ('aos', 'contract_grants', 'schema_name', 'text', TRUE),
+    ('aos', 'contract_grants', 'table_name', 'text', TRUE),
+    ('aos', 'contract_grants', 'privilege', 'text', TRUE),
+    ('aos', 'contract_grants', 'column_names', 'text[]', FALSE),
+    ('aos', 'contract_effects', 'cause', 'text', TRUE),
+    ('aos', 'contract_effects', 'effect', 'text', TRUE),
+    ('aos', 'contract_effects', 'engine', 'text', TRUE),
+    ('aos', 'contract_effects', 'engine_role', 'text', TRUE),
+    ('aos', 'contract_effects', 'effect_schema', 'text', TRUE),
+    ('aos', 'contract_effects', 'effect_table', 'text', TRUE),
+    ('aos', 'contract_effects', 'effect_columns', 'text[]', FALSE),
+    ('aos', 'contract_facades', 'function_name', 'text', TRUE),
+    ('aos', 'contract_facades', 'endpoint', 'text', TRUE),
+    ('aos', 'contract_facades', 'domain', 'text', TRUE),
+    ('aos', 'contract_facade_reads', 'function_name', 'text', TRUE),
+    ('aos', 'contract_facade_reads', 'schema_name', 'text', TRUE),
+    ('aos', 'contract_facade_reads', 'table_name', 'text', TRUE);
+
+-- Primary keys: tenant first on every tenant table (SPEC 3.1).
+CREATE TEMP TABLE expected_pks (schema_name name, table_name name, columns name[]) ON COMMIT DROP;
+INSERT INTO expected_pks VALUES
+    ('aos', 'tenants', '{tenant_id}'),
+    ('activity', 'runs', '{tenant_id,id}'),
+    ('activity', 'aos_traces', '{tenant_id,id}'),
+    ('activity', 'aos_trace_steps', '{tenant_id,trace_id,step_index}'),
+    ('incidents', 'failure_classes', '{error_code}'),
+    ('incidents', 'incidents', '{tenant_id,id}'),
+    ('incidents', 'incident_events', '{tenant_id,id}'),
+    ('incidents', 'incident_evidence', '{tenant_id,id}'),
+    ('policies', 'default_guardrails', '{id}'),
+    ('policies', 'policy_proposals', '{tenant_id,id}'),
+    ('policies', 'policy_rules', '{tenant_id,id}'),
+    ('policies', 'prevention_records', '{tenant_id,id}'),
+    ('aos', 'contract_domains', '{domain}'),
+    ('aos', 'contract_tables', '{schema_name,table_name}'),
+    ('aos', 'contract_links', '{link_name}'),
+    ('aos', 'contract_roles', '{role_name}'),
+    ('aos', 'contract_grants', '{role_name,schema_name,table_name,privilege}'),
+    ('aos', 'contract_effects', '{cause,effect}'),
+    ('aos', 'contract_facades', '{function_name}'),
+    ('aos', 'contract_facade_reads', '{function_name,schema_name,table_name}');
+
+CREATE TEMP TABLE expected_uniques (schema_name name, table_name name, columns name[], what text) ON COMMIT DROP;
+INSERT INTO expected_uniques VALUES
+    ('activity', 'runs', '{tenant_id,run_id}', 'run_id is unique per tenant'),
+    ('activity', 'aos_traces', '{tenant_id,trace_id}', 'trace_id is unique per tenant'),
+    ('incidents', 'failure_classes', '{match_priority}', 'match priorities are distinct'),
+    ('policies', 'default_guardrails', '{name}', 'guardrail names are unique'),
+    ('policies', 'policy_proposals', '{tenant_id,triggering_incident_id}', 'one proposal per incident'),
+    ('policies', 'policy_rules', '{tenant_id,source_proposal_id}', 'one rule per proposal'),
+    ('policies', 'prevention_records', '{tenant_id,run_id,policy_rule_id,guardrail_id}',
+     'one prevention record per run and source'),
+    ('aos', 'contract_domains', '{schema_name}', 'one domain per schema'),
+    ('aos', 'contract_facades', '{endpoint}', 'one facade per endpoint');
+
+CREATE TEMP TABLE expected_defaults (schema_name name, table_name name, column_name name, default_expr text)
+    ON COMMIT DROP;
+INSERT INTO expected_defaults
+SELECT schema_name, table_name, 'is_synthetic', 'false' FROM expected_columns WHERE column_name = 'is_synthetic'
+UNION ALL
+SELECT schema_name, table_name, 'id', 'gen_random_uuid()'
+FROM expected_columns WHERE column_name = 'id' AND type_name = 'uuid'
+UNION ALL
+VALUES
+    ('activity', 'runs', 'policy_violation', 'false'),
+    ('activity', 'runs', 'input_tokens', '0'),
+    ('activity', 'runs', 'output_tokens', '0'),
+    ('activity', 'runs', 'estimated_cost_usd', '0'),
+    ('activity', 'runs', 'created_at', 'now()'),
+    ('activity', 'aos_traces', 'status', 'running'),
+    ('incidents', 'incidents', 'lifecycle_state', 'active'),
+    ('incidents', 'incidents', 'cause_type', 'llm_run'),
+    ('policies', 'policy_proposals', 'status', 'pending'),
+    ('policies', 'policy_rules', 'status', 'active'),
+    ('policies', 'policy_rules', 'source', 'manual'),
+    ('policies', 'default_guardrails', 'is_enabled', 'true');
+
+SELECT plan(
+    5
+    + (SELECT count(DISTINCT (schema_name, table_name))::int FROM expected_columns)
+    + (SELECT count(*)::int * 2 FROM expected_columns)
+    + (SELECT count(*)::int FROM expected_pks)
+    + 1
+    + (SELECT count(*)::int FROM expected_uniques)
+    + (SELECT count(*)::int FROM expected_defaults)
+    + 3
+);
+
+-- Exactly these tables in each schema: an extra or a missing table fails.
+SELECT tables_are(
+    s.schema_name,
+    coalesce((SELECT array_agg(DISTINCT c.table_name) FROM expected_columns AS c WHERE c.schema_name = s.schema_name),
+             '{}'),
+    format('schema %s has exactly the expected tables', s.schema_name)
+)
+FROM (VALUES ('aos'::name), ('activity'), ('incidents'), ('policies'), ('api')) AS s (schema_name)
+ORDER BY s.schema_name;
+
+-- Exactly these columns in each table: an extra or a missing column fails.
+SELECT columns_are(
+    schema_name, table_name, array_agg(column_name),
+    format('%s.%s has exactly the expected columns', schema_name, table_name)
+)
+FROM expected_columns GROUP BY schema_name, table_name ORDER BY schema_name, table_name;
+
+SELECT col_type_is(
+    schema_name, table_name, column_name, type_name,
+    format('%s.%s.%s is %s', schema_name, table_name, column_name, type_name)
+)
+FROM expected_columns ORDER BY schema_name, table_name, column_name;
+
+SELECT CASE WHEN not_null
+    THEN col_not_null(schema_name, table_name, column_name,
+                      format('%s.%s.%s is NOT NULL', schema_name, table_name, column_name))
+    ELSE col_is_null(schema_name, table_name, column_name,
+                     format('%s.%s.%s is nullable', schema_name, table_name, column_name))
+END
+FROM expected_columns ORDER BY schema_name, table_name, column_name;
+
+SELECT col_is_pk(
+    schema_name, table_name, columns,
+    format('%s.%s has primary key (%s)', schema_name, table_name, array_to_string(columns, ', '))
+)
+FROM expected_pks ORDER BY schema_name, table_name;
+
+-- Catalog-wide: a tenant table added later must key on tenant_id first too.
+SELECT is_empty(
+    $$
+    SELECT c.oid::regclass
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+    LEFT JOIN pg_catalog.pg_constraint AS pk ON pk.conrelid = c.oid AND pk.contype = 'p'
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND c.relkind IN ('r', 'p')
+      AND (pk.oid IS NULL OR pk.conkey[1] <> a.attnum)
+    $$,
+    'every table with a tenant_id column has a primary key that starts with tenant_id'
+);
+
+SELECT col_is_unique(
+    schema_name, table_name, columns,
+    format('%s.%s: %s, unique (%s)', schema_name, table_name, what, array_to_string(columns, ', '))
+)
+FROM expected_uniques ORDER BY schema_name, table_name;
+
+SELECT col_default_is(
+    schema_name, table_name, column_name, default_expr,
+    format('%s.%s.%s defaults to %s', schema_name, table_name, column_name, default_expr)
+)
+FROM expected_defaults ORDER BY schema_name, table_name, column_name;
+
+-- One incident per failed run: a partial unique index on llm_run incidents.
+SELECT index_is_unique('incidents', 'incidents', 'incidents_one_per_failed_run',
+    'incidents_one_per_failed_run is a unique index');
+SELECT is(
+    (SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k (attnum, ord)
+                  JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[]
+            || pg_get_expr(i.indpred, i.indrelid)
+     FROM pg_catalog.pg_index AS i WHERE i.indexrelid = 'incidents.incidents_one_per_failed_run'::regclass),
+    ARRAY['tenant_id', 'source_run_id', '(cause_type = ''llm_run''::text)'],
+    'incidents_one_per_failed_run covers (tenant_id, source_run_id) WHERE cause_type = llm_run'
+);
+
+-- SPEC 3.2: a run needs only tenant_id, run_id, agent_id and status.
+INSERT INTO aos.tenants (tenant_id, name) VALUES ('t-tables', 'tables test');
+SELECT lives_ok(
+    $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t-tables', 'r1', 'agent', 'queued')$$,
+    'a run can be inserted with just tenant_id, run_id, agent_id and status'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

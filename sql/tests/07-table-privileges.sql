@@ -1,0 +1,152 @@
+-- The privilege matrix of SPEC section 4, written out: for each of the eight
+-- non-owner roles and each table of aos, activity, incidents and policies,
+-- exactly these table privileges (none where not listed). aos_owner owns
+-- every table instead. Column privileges: only UPDATE (policy_violation) on
+-- activity.runs for the PolicyEngine.
+BEGIN;
+
+CREATE TEMP TABLE expected_table_privs (schema_name name, table_name name, role_name name, privs text[])
+    ON COMMIT DROP;
+INSERT INTO expected_table_privs
+SELECT t.schema_name, t.table_name, r.role_name, coalesce(g.privs, '{}')
+FROM (VALUES
+    ('aos', 'tenants'), ('aos', 'contract_domains'), ('aos', 'contract_tables'), ('aos', 'contract_links'),
+    ('aos', 'contract_roles'), ('aos', 'contract_grants'), ('aos', 'contract_effects'),
+    ('aos', 'contract_facades'), ('aos', 'contract_facade_reads'),
+    ('activity', 'runs'), ('activity', 'aos_traces'), ('activity', 'aos_trace_steps'),
+    ('incidents', 'failure_classes'), ('incidents', 'incidents'), ('incidents', 'incident_events'),
+    ('incidents', 'incident_evidence'),
+    ('policies', 'default_guardrails'), ('policies', 'policy_proposals'), ('policies', 'policy_rules'),
+    ('policies', 'prevention_records')
+) AS t (schema_name, table_name)
+CROSS JOIN (VALUES
+    ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario')
+) AS r (role_name)
+LEFT JOIN (VALUES
+    -- The WorkerRunner (and the scenario runner, which may do what it may)
+    -- reads the tenant registry (aos.register_tenant adds to it), writes runs and traces, appends steps.
+    ('aos', 'tenants', 'aos_worker', '{SELECT}'::text[]),
+    ('aos', 'tenants', 'aos_scenario', '{SELECT}'),
+    ('activity', 'runs', 'aos_worker', '{SELECT,INSERT,UPDATE}'),
+    ('activity', 'runs', 'aos_scenario', '{SELECT,INSERT,UPDATE}'),
+    ('activity', 'aos_traces', 'aos_worker', '{SELECT,INSERT,UPDATE}'),
+    ('activity', 'aos_traces', 'aos_scenario', '{SELECT,INSERT,UPDATE}'),
+    ('activity', 'aos_trace_steps', 'aos_worker', '{SELECT,INSERT}'),
+    ('activity', 'aos_trace_steps', 'aos_scenario', '{SELECT,INSERT}'),
+    -- The PolicyEngine reads activity (and updates runs.policy_violation,
+    -- a column privilege, see below).
+    ('activity', 'runs', 'aos_policy_engine', '{SELECT}'),
+    ('activity', 'aos_traces', 'aos_policy_engine', '{SELECT}'),
+    ('activity', 'aos_trace_steps', 'aos_policy_engine', '{SELECT}'),
+    -- Engines read the failure classes; only the IncidentEngine writes incidents.
+    ('incidents', 'failure_classes', 'aos_incident_engine', '{SELECT}'),
+    ('incidents', 'failure_classes', 'aos_proposal_engine', '{SELECT}'),
+    ('incidents', 'failure_classes', 'aos_policy_engine', '{SELECT}'),
+    ('incidents', 'incidents', 'aos_incident_engine', '{SELECT,INSERT,UPDATE}'),
+    ('incidents', 'incidents', 'aos_proposal_engine', '{SELECT}'),
+    ('incidents', 'incident_events', 'aos_incident_engine', '{SELECT,INSERT}'),
+    ('incidents', 'incident_evidence', 'aos_incident_engine', '{SELECT,INSERT}'),
+    -- The PolicyProposalEngine writes only proposals; the PolicyEngine rules
+    -- and prevention records.
+    ('policies', 'default_guardrails', 'aos_policy_engine', '{SELECT}'),
+    ('policies', 'policy_proposals', 'aos_proposal_engine', '{SELECT,INSERT,UPDATE}'),
+    ('policies', 'policy_proposals', 'aos_policy_engine', '{SELECT}'),
+    ('policies', 'policy_rules', 'aos_policy_engine', '{SELECT,INSERT,UPDATE}'),
+    ('policies', 'prevention_records', 'aos_policy_engine', '{SELECT,INSERT}')
+    -- aos_operator, aos_api and aos_bi hold no table privilege: they act
+    -- through functions (and, for BI, the analytics views).
+) AS g (schema_name, table_name, role_name, privs)
+    ON (g.schema_name, g.table_name, g.role_name) = (t.schema_name, t.table_name, r.role_name);
+
+SELECT plan(
+    1
+    + (SELECT count(*)::int FROM expected_table_privs)
+    + (SELECT count(*)::int FROM pg_catalog.pg_attribute
+       WHERE attrelid = 'activity.runs'::regclass AND attnum > 0 AND NOT attisdropped)
+    + 4
+);
+
+SELECT set_eq(
+    $$
+    SELECT n.nspname, c.relname FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    $$,
+    'SELECT DISTINCT schema_name, table_name FROM expected_table_privs',
+    'the privilege matrix covers exactly the tables of aos, activity, incidents and policies'
+);
+
+SELECT table_privs_are(
+    schema_name, table_name, role_name, privs,
+    format('%s has %s on %s.%s', role_name,
+           CASE WHEN privs = '{}' THEN 'no privilege' ELSE array_to_string(privs, ', ') END, schema_name, table_name)
+)
+FROM expected_table_privs ORDER BY schema_name, table_name, role_name;
+
+-- The PolicyEngine may set runs.policy_violation and no other column
+-- (has_column_privilege counts its table-level SELECT on every column).
+SELECT column_privs_are(
+    'activity', 'runs', a.attname, 'aos_policy_engine',
+    CASE WHEN a.attname = 'policy_violation' THEN '{SELECT,UPDATE}'::name[] ELSE '{SELECT}'::name[] END,
+    format('aos_policy_engine %s activity.runs.%s',
+           CASE WHEN a.attname = 'policy_violation' THEN 'may update' ELSE 'may read but not update' END, a.attname)
+)
+FROM pg_catalog.pg_attribute AS a
+WHERE a.attrelid = 'activity.runs'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum;
+
+SELECT set_eq(
+    $$
+    SELECT a.grantee::regrole::text, c.oid::regclass::text, att.attname::text, a.privilege_type::text
+    FROM pg_catalog.pg_attribute AS att
+    JOIN pg_catalog.pg_class AS c ON c.oid = att.attrelid
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL aclexplode(att.attacl) AS a
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND att.attacl IS NOT NULL
+    $$,
+    $$ VALUES ('aos_policy_engine', 'activity.runs', 'policy_violation', 'UPDATE') $$,
+    'the only column-level grant is UPDATE (policy_violation) on activity.runs to aos_policy_engine'
+);
+
+SELECT is_empty(
+    $$
+    SELECT c.oid::regclass, a.privilege_type
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS a
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND a.grantee = 0
+    $$,
+    'PUBLIC holds no privilege on any table, view or sequence of the five schemas'
+);
+
+SELECT is_empty(
+    $$
+    SELECT c.oid::regclass, c.relowner::regrole
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api')
+      AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+      AND c.relowner <> 'aos_owner'::regrole
+    $$,
+    'every table, view and sequence of the five schemas is owned by aos_owner'
+);
+
+-- SPEC 4: the scenario runner may do what aos_worker and aos_operator may, nothing more.
+SELECT is_empty(
+    $$
+    SELECT c.oid::regclass, p.privilege
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('REFERENCES'), ('TRIGGER'))
+        AS p (privilege)
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND c.relkind IN ('r', 'p', 'v', 'm')
+      AND has_table_privilege('aos_scenario', c.oid, p.privilege)
+      AND NOT has_table_privilege('aos_worker', c.oid, p.privilege)
+      AND NOT has_table_privilege('aos_operator', c.oid, p.privilege)
+    $$,
+    'aos_scenario holds no table privilege that neither aos_worker nor aos_operator holds'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,172 @@
+-- Row-level security at work: a tenant-scoped caller (aos_scenario) sees and
+-- writes only the tenant of aos.current_tenant(), and with no tenant set its
+-- reads fail with 28000 instead of returning every tenant; the trusted worker
+-- and engine roles see every tenant without one.
+BEGIN;
+
+INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one'), ('t2', 'Tenant two');
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES
+    ('t1', 'r1', 'agent', 'running'), ('t2', 'r2', 'agent', 'running');
+INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id) VALUES ('t1', 'tr1', 'r1'), ('t2', 'tr2', 'r2');
+INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status) VALUES
+    ('t1', 'tr1', 0, 'search', 'success'), ('t2', 'tr2', 0, 'search', 'success');
+INSERT INTO incidents.incidents (tenant_id, source_run_id, title, severity, category) VALUES
+    ('t1', 'r1', 'incident one', 'low', 'manual'), ('t2', 'r2', 'incident two', 'low', 'manual');
+INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule)
+SELECT t, 'proposal', 'retry_policy',
+       '{"rule_type": "error_code", "conditions": {"error_codes": ["STEP_FAILURE"]}, "enforcement": "warn"}'
+FROM (VALUES ('t1'), ('t2')) AS v (t);
+
+-- The activity-side tables aos_scenario may read, each holding rows of both tenants.
+CREATE TEMP TABLE scenario_tables (tbl text) ON COMMIT DROP;
+INSERT INTO scenario_tables VALUES
+    ('aos.tenants'), ('activity.runs'), ('activity.aos_traces'), ('activity.aos_trace_steps');
+GRANT SELECT ON scenario_tables TO PUBLIC;
+
+SELECT plan(
+    (SELECT count(*)::int FROM scenario_tables) * 4  -- t1 reads, no-tenant reads, JWT reads, worker reads
+    + 1 + 6 + 1                                      -- aos_scenario: t2 read, writes, untouched rows
+    + 2                                              -- aos_worker with a tenant set
+    + 3                                              -- engines read every tenant
+    + 2                                              -- aos_policy_engine flags a run of any tenant
+);
+
+-- aos_scenario with tenant t1.
+SET LOCAL ROLE aos_scenario;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+
+SELECT results_eq(
+    format('SELECT DISTINCT tenant_id FROM %s', tbl),
+    $$ VALUES ('t1'::text) $$,
+    format('aos_scenario with tenant t1 sees only t1 rows of %s', tbl)
+)
+FROM scenario_tables ORDER BY tbl;
+
+SELECT set_config('aos.tenant_id', 't2', TRUE);
+SELECT results_eq(
+    'SELECT run_id FROM activity.runs',
+    $$ VALUES ('r2'::text) $$,
+    'aos_scenario with tenant t2 sees only the run of t2'
+);
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+
+SELECT throws_ok(
+    $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t2', 'r-x', 'agent', 'queued')$$,
+    '42501', NULL,
+    'aos_scenario with tenant t1 cannot insert a run for t2 (row-level security)'
+);
+SELECT lives_ok(
+    $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t1', 'r-x', 'agent', 'queued')$$,
+    'aos_scenario with tenant t1 can insert a run for t1'
+);
+SELECT throws_ok(
+    $$INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id) VALUES ('t2', 'tr-x', 'r2')$$,
+    '42501', NULL,
+    'aos_scenario with tenant t1 cannot insert a trace for t2'
+);
+SELECT throws_ok(
+    $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status)
+      VALUES ('t2', 'tr2', 1, 'search', 'success')$$,
+    '42501', NULL,
+    'aos_scenario with tenant t1 cannot insert a step for t2'
+);
+SELECT throws_ok(
+    $$INSERT INTO aos.tenants (tenant_id, name) VALUES ('t3', 'Tenant three')$$,
+    '42501', NULL,
+    'aos_scenario with tenant t1 cannot register another tenant'
+);
+SELECT throws_ok(
+    $$UPDATE activity.runs SET tenant_id = 't2' WHERE tenant_id = 't1' AND run_id = 'r1'$$,
+    '42501', NULL,
+    'aos_scenario with tenant t1 cannot move its run to t2'
+);
+
+-- Writes aimed at the other tenant find nothing.
+UPDATE activity.runs SET goal = 'overwritten' WHERE tenant_id = 't2';
+RESET ROLE;
+SELECT is(
+    (SELECT goal FROM activity.runs WHERE tenant_id = 't2' AND run_id = 'r2'),
+    NULL,
+    'an UPDATE by aos_scenario with tenant t1 leaves the rows of t2 untouched'
+);
+SET LOCAL ROLE aos_scenario;
+
+-- No tenant: an error, never every tenant.
+SELECT set_config('aos.tenant_id', '', TRUE);
+SELECT throws_ok(
+    format('SELECT * FROM %s', tbl), '28000', NULL,
+    format('aos_scenario with no tenant set cannot read %s (28000)', tbl)
+)
+FROM scenario_tables ORDER BY tbl;
+
+-- The PostgREST fallback: the tenant_id claim of request.jwt.claims.
+SELECT set_config('request.jwt.claims', '{"tenant_id": "t2", "role": "aos_scenario"}', TRUE);
+SELECT results_eq(
+    format('SELECT DISTINCT tenant_id FROM %s', tbl),
+    $$ VALUES ('t2'::text) $$,
+    format('aos_scenario with only a JWT tenant_id claim t2 sees only t2 rows of %s', tbl)
+)
+FROM scenario_tables ORDER BY tbl;
+SELECT set_config('request.jwt.claims', '', TRUE);
+RESET ROLE;
+
+-- Trusted roles see every tenant, with or without a tenant set.
+SET LOCAL ROLE aos_worker;
+SELECT results_eq(
+    format('SELECT DISTINCT tenant_id FROM %s ORDER BY 1', tbl),
+    $$ VALUES ('t1'::text), ('t2') $$,
+    format('aos_worker with no tenant set sees every tenant in %s', tbl)
+)
+FROM scenario_tables ORDER BY tbl;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM activity.runs ORDER BY 1',
+    $$ VALUES ('t1'::text), ('t2') $$,
+    'aos_worker sees every tenant even with tenant t1 set'
+);
+SELECT lives_ok(
+    $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t2', 'r-w', 'agent', 'queued')$$,
+    'aos_worker can insert a run for any tenant'
+);
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+
+SET LOCAL ROLE aos_policy_engine;
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM activity.runs ORDER BY 1',
+    $$ VALUES ('t1'::text), ('t2') $$,
+    'aos_policy_engine with no tenant set sees the runs of every tenant'
+);
+RESET ROLE;
+
+SET LOCAL ROLE aos_incident_engine;
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM incidents.incidents ORDER BY 1',
+    $$ VALUES ('t1'::text), ('t2') $$,
+    'aos_incident_engine with no tenant set sees the incidents of every tenant'
+);
+RESET ROLE;
+
+SET LOCAL ROLE aos_proposal_engine;
+SELECT results_eq(
+    $$SELECT DISTINCT 'incidents', tenant_id FROM incidents.incidents
+      UNION ALL SELECT DISTINCT 'proposals', tenant_id FROM policies.policy_proposals ORDER BY 1, 2$$,
+    $$ VALUES ('incidents', 't1'::text), ('incidents', 't2'), ('proposals', 't1'), ('proposals', 't2') $$,
+    'aos_proposal_engine with no tenant set sees the incidents and proposals of every tenant'
+);
+RESET ROLE;
+
+SET LOCAL ROLE aos_policy_engine;
+SELECT lives_ok(
+    $$UPDATE activity.runs SET policy_violation = TRUE WHERE tenant_id = 't2' AND run_id = 'r2'$$,
+    'aos_policy_engine can set policy_violation on a run of any tenant'
+);
+RESET ROLE;
+SELECT is(
+    (SELECT policy_violation FROM activity.runs WHERE tenant_id = 't2' AND run_id = 'r2'),
+    TRUE,
+    'the policy_violation update of aos_policy_engine took effect'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,121 @@
+-- What each role can actually do, statement by statement: every one of the
+-- eight non-owner roles runs SELECT, INSERT, UPDATE, DELETE and TRUNCATE on
+-- every table of aos, activity, incidents and policies. Only the operations
+-- listed below succeed; every other one fails with 42501. So steps are
+-- append-only, runs are never deleted, the worker cannot touch incidents or
+-- policies, engines write only their own tables, and aos_operator, aos_api and
+-- aos_bi write (and read) nothing directly.
+BEGIN;
+
+-- Runs p_sql as p_role with tenant t1 set; the role switch is undone on error
+-- (with the failed subtransaction) and on success (explicitly).
+CREATE FUNCTION pg_temp.as_role(p_role name, p_sql text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM set_config('role', p_role, TRUE);
+    PERFORM set_config('aos.tenant_id', 't1', TRUE);
+    EXECUTE p_sql;
+    PERFORM set_config('role', 'none', TRUE);
+END
+$fn$;
+
+CREATE TEMP TABLE allowed (role_name name, schema_name name, table_name name, verb text) ON COMMIT DROP;
+INSERT INTO allowed
+SELECT a.role_name, a.schema_name, a.table_name, v.verb
+FROM (VALUES
+    ('aos_worker', 'aos', 'tenants', '{SELECT}'::text[]),
+    ('aos_worker', 'activity', 'runs', '{SELECT,INSERT,UPDATE}'),
+    ('aos_worker', 'activity', 'aos_traces', '{SELECT,INSERT,UPDATE}'),
+    ('aos_worker', 'activity', 'aos_trace_steps', '{SELECT,INSERT}'),
+    ('aos_scenario', 'aos', 'tenants', '{SELECT}'),
+    ('aos_scenario', 'activity', 'runs', '{SELECT,INSERT,UPDATE}'),
+    ('aos_scenario', 'activity', 'aos_traces', '{SELECT,INSERT,UPDATE}'),
+    ('aos_scenario', 'activity', 'aos_trace_steps', '{SELECT,INSERT}'),
+    ('aos_incident_engine', 'incidents', 'failure_classes', '{SELECT}'),
+    ('aos_incident_engine', 'incidents', 'incidents', '{SELECT,INSERT,UPDATE}'),
+    ('aos_incident_engine', 'incidents', 'incident_events', '{SELECT,INSERT}'),
+    ('aos_incident_engine', 'incidents', 'incident_evidence', '{SELECT,INSERT}'),
+    ('aos_proposal_engine', 'incidents', 'failure_classes', '{SELECT}'),
+    ('aos_proposal_engine', 'incidents', 'incidents', '{SELECT}'),
+    ('aos_proposal_engine', 'policies', 'policy_proposals', '{SELECT,INSERT,UPDATE}'),
+    -- UPDATE of activity.runs only on policy_violation: see the end of the file.
+    ('aos_policy_engine', 'activity', 'runs', '{SELECT}'),
+    ('aos_policy_engine', 'activity', 'aos_traces', '{SELECT}'),
+    ('aos_policy_engine', 'activity', 'aos_trace_steps', '{SELECT}'),
+    ('aos_policy_engine', 'incidents', 'failure_classes', '{SELECT}'),
+    ('aos_policy_engine', 'policies', 'default_guardrails', '{SELECT}'),
+    ('aos_policy_engine', 'policies', 'policy_proposals', '{SELECT}'),
+    ('aos_policy_engine', 'policies', 'policy_rules', '{SELECT,INSERT,UPDATE}'),
+    ('aos_policy_engine', 'policies', 'prevention_records', '{SELECT,INSERT}')
+) AS a (role_name, schema_name, table_name, verbs)
+CROSS JOIN LATERAL unnest(a.verbs) AS v (verb);
+
+-- One harmless statement per table and verb (it touches no row).
+CREATE TEMP TABLE attempts (role_name name, schema_name name, table_name name, verb text, sql text) ON COMMIT DROP;
+INSERT INTO attempts
+SELECT r.role_name, t.schema_name, t.table_name, v.verb,
+       CASE v.verb
+           WHEN 'SELECT' THEN format('SELECT 1 FROM %I.%I WHERE FALSE', t.schema_name, t.table_name)
+           WHEN 'INSERT' THEN format('INSERT INTO %1$I.%2$I (%3$s) SELECT %3$s FROM %1$I.%2$I WHERE FALSE',
+                                     t.schema_name, t.table_name, t.insertable)
+           WHEN 'UPDATE' THEN format('UPDATE %I.%I SET %I = %3$I WHERE FALSE', t.schema_name, t.table_name,
+                                     t.first_column)
+           WHEN 'DELETE' THEN format('DELETE FROM %I.%I WHERE FALSE', t.schema_name, t.table_name)
+           WHEN 'TRUNCATE' THEN format('TRUNCATE %I.%I', t.schema_name, t.table_name)
+       END
+FROM (
+    SELECT n.nspname AS schema_name, c.relname AS table_name,
+           (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS insertable,
+           (SELECT a.attname FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = c.oid AND a.attnum = 1) AS first_column
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p')
+) AS t
+CROSS JOIN (VALUES
+    ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario')
+) AS r (role_name)
+CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) AS v (verb);
+
+SELECT plan((SELECT count(*)::int FROM attempts) + 1 + 3);
+
+SELECT is(
+    (SELECT count(*)::int FROM allowed AS l
+     WHERE NOT EXISTS (SELECT FROM attempts AS t
+                       WHERE (t.role_name, t.schema_name, t.table_name, t.verb)
+                             = (l.role_name, l.schema_name, l.table_name, l.verb))),
+    0,
+    'every allowed operation names a real table'
+);
+
+SELECT CASE WHEN l.role_name IS NULL
+    THEN throws_ok(format('SELECT pg_temp.as_role(%L, %L)', t.role_name, t.sql), '42501', NULL,
+                   format('%s cannot %s %s.%s (42501)', t.role_name, t.verb, t.schema_name, t.table_name))
+    ELSE lives_ok(format('SELECT pg_temp.as_role(%L, %L)', t.role_name, t.sql),
+                  format('%s can %s %s.%s', t.role_name, t.verb, t.schema_name, t.table_name))
+END
+FROM attempts AS t
+LEFT JOIN allowed AS l USING (role_name, schema_name, table_name, verb)
+ORDER BY t.role_name, t.schema_name, t.table_name, t.verb;
+
+-- The PolicyEngine's one write outside its domain: runs.policy_violation.
+SELECT lives_ok(
+    $$SELECT pg_temp.as_role('aos_policy_engine', 'UPDATE activity.runs SET policy_violation = TRUE WHERE FALSE')$$,
+    'aos_policy_engine can UPDATE activity.runs.policy_violation'
+);
+SELECT throws_ok(
+    $$SELECT pg_temp.as_role('aos_policy_engine', 'UPDATE activity.runs SET status = ''failed'' WHERE FALSE')$$,
+    '42501', NULL,
+    'aos_policy_engine cannot UPDATE activity.runs.status (42501)'
+);
+SELECT throws_ok(
+    $$SELECT pg_temp.as_role('aos_policy_engine',
+        'UPDATE activity.runs SET policy_violation = TRUE, goal = goal WHERE FALSE')$$,
+    '42501', NULL,
+    'aos_policy_engine cannot UPDATE policy_violation together with another column (42501)'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,250 @@
+-- The contract as data (SPEC 3.5): the aos.contract_* tables hold what SPEC
+-- sections 3 to 6 say, and agree with the live catalog.
+BEGIN;
+
+SELECT plan(16);
+
+SELECT set_eq(
+    'SELECT domain, schema_name FROM aos.contract_domains',
+    $$ VALUES ('activity', 'activity'), ('incidents', 'incidents'), ('policies', 'policies'), ('platform', 'aos') $$,
+    'aos.contract_domains: the three domains in their schemas, and the platform core in aos'
+);
+
+-- contract_tables ------------------------------------------------------------
+
+SELECT set_eq(
+    'SELECT schema_name, table_name, domain, kind, tenant_scoped FROM aos.contract_tables',
+    $$ VALUES
+        ('aos', 'tenants', 'platform', 'table', TRUE),
+        ('activity', 'runs', 'activity', 'table', TRUE),
+        ('activity', 'aos_traces', 'activity', 'table', TRUE),
+        ('activity', 'aos_trace_steps', 'activity', 'table', TRUE),
+        ('activity', 'v_runs_o2', 'activity', 'materialized_view', TRUE),
+        ('incidents', 'incidents', 'incidents', 'table', TRUE),
+        ('incidents', 'incident_events', 'incidents', 'table', TRUE),
+        ('incidents', 'incident_evidence', 'incidents', 'table', TRUE),
+        ('incidents', 'failure_classes', 'incidents', 'reference', FALSE),
+        ('incidents', 'v_incidents_o2', 'incidents', 'materialized_view', TRUE),
+        ('policies', 'policy_proposals', 'policies', 'table', TRUE),
+        ('policies', 'policy_rules', 'policies', 'table', TRUE),
+        ('policies', 'prevention_records', 'policies', 'table', TRUE),
+        ('policies', 'default_guardrails', 'policies', 'reference', FALSE)
+    $$,
+    'aos.contract_tables lists the tables and views of SPEC sections 3 and 6.1 with their domain and kind'
+);
+
+-- Every table and view of the domain schemas is listed (the contract's own
+-- aos.contract_* tables are its metadata, not domain data).
+SELECT is_empty(
+    $$
+    SELECT n.nspname, c.relname FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname IN (SELECT schema_name FROM aos.contract_domains) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND NOT (n.nspname = 'aos' AND c.relname LIKE 'contract\_%')
+    EXCEPT
+    SELECT schema_name, table_name FROM aos.contract_tables
+    $$,
+    'every table and view of the domain schemas is listed in aos.contract_tables'
+);
+
+SELECT is_empty(
+    $$
+    SELECT t.schema_name, t.table_name FROM aos.contract_tables AS t
+    WHERE t.kind IN ('table', 'reference')
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                      WHERE c.oid = to_regclass(format('%I.%I', t.schema_name, t.table_name))
+                        AND c.relkind IN ('r', 'p'))
+    $$,
+    'every table and reference table listed in aos.contract_tables exists as a table'
+);
+
+SELECT todo('the analytics views of SPEC 6.1 (sql/views/) are not built yet', 1);
+SELECT is_empty(
+    $$
+    SELECT t.schema_name, t.table_name FROM aos.contract_tables AS t
+    WHERE t.kind = 'materialized_view'
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                      WHERE c.oid = to_regclass(format('%I.%I', t.schema_name, t.table_name)) AND c.relkind = 'm')
+    $$,
+    'every materialized view listed in aos.contract_tables exists'
+);
+
+SELECT is_empty(
+    $$
+    SELECT t.schema_name, t.table_name FROM aos.contract_tables AS t
+    JOIN aos.contract_domains AS d USING (domain)
+    WHERE d.schema_name <> t.schema_name
+       OR t.tenant_scoped IS DISTINCT FROM EXISTS (
+              SELECT FROM pg_catalog.pg_attribute AS a
+              WHERE a.attrelid = to_regclass(format('%I.%I', t.schema_name, t.table_name))
+                AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+          AND to_regclass(format('%I.%I', t.schema_name, t.table_name)) IS NOT NULL
+    $$,
+    'each listed table lives in its domain''s schema, and is tenant_scoped exactly when it has a tenant_id column'
+);
+
+-- contract_roles, contract_links, contract_effects ---------------------------
+
+SELECT set_eq(
+    'SELECT role_name, writes_domain, tenant_scoped FROM aos.contract_roles',
+    $$ VALUES
+        ('aos_owner', NULL, FALSE),
+        ('aos_worker', 'activity', FALSE),
+        ('aos_incident_engine', 'incidents', FALSE),
+        ('aos_proposal_engine', 'policies', FALSE),
+        ('aos_policy_engine', 'policies', FALSE),
+        ('aos_operator', NULL, TRUE),
+        ('aos_api', NULL, TRUE),
+        ('aos_bi', NULL, FALSE),
+        ('aos_scenario', 'activity', TRUE)
+    $$,
+    'aos.contract_roles lists the nine roles of SPEC 4, the domain each writes and whether it is tenant-scoped'
+);
+
+SELECT is_empty(
+    $$
+    SELECT role_name FROM aos.contract_roles
+    EXCEPT SELECT rolname::text FROM pg_catalog.pg_roles WHERE NOT rolcanlogin
+    $$,
+    'every role of aos.contract_roles exists and is NOLOGIN'
+);
+
+SELECT set_eq(
+    'SELECT link_name, from_schema, from_table, from_columns, to_schema, to_table, to_columns FROM aos.contract_links',
+    $$ VALUES
+        ('incidents_source_run_fk', 'incidents', 'incidents', '{tenant_id,source_run_id}'::text[],
+         'activity', 'runs', '{tenant_id,run_id}'::text[]),
+        ('incidents_llm_run_fk', 'incidents', 'incidents', '{tenant_id,llm_run_id}', 'activity', 'runs', '{tenant_id,id}'),
+        ('policy_proposals_triggering_incident_fk', 'policies', 'policy_proposals', '{tenant_id,triggering_incident_id}',
+         'incidents', 'incidents', '{tenant_id,id}'),
+        ('policy_proposals_triggering_run_fk', 'policies', 'policy_proposals', '{tenant_id,triggering_run_id}',
+         'activity', 'runs', '{tenant_id,run_id}'),
+        ('prevention_records_run_fk', 'policies', 'prevention_records', '{tenant_id,run_id}',
+         'activity', 'runs', '{tenant_id,run_id}'),
+        ('incident_evidence_run_fk', 'incidents', 'incident_evidence', '{tenant_id,run_id}',
+         'activity', 'runs', '{tenant_id,run_id}')
+    $$,
+    'aos.contract_links lists the cross-domain links of SPEC 3, tenant_id first'
+);
+
+SELECT is_empty(
+    $$
+    SELECT l.link_name FROM aos.contract_links AS l
+    JOIN aos.contract_tables AS f ON (f.schema_name, f.table_name) = (l.from_schema, l.from_table)
+    JOIN aos.contract_tables AS t ON (t.schema_name, t.table_name) = (l.to_schema, l.to_table)
+    WHERE f.domain = t.domain
+    $$,
+    'every contract link crosses from one domain to another'
+);
+
+SELECT set_eq(
+    'SELECT cause, effect, engine, engine_role, effect_schema, effect_table, effect_columns FROM aos.contract_effects',
+    $$ VALUES
+        ('run reaches failed', 'incident (+ detected event)', 'IncidentEngine', 'aos_incident_engine',
+         'incidents', 'incidents', NULL::text[]),
+        ('incident with severity high or critical', 'proposal, status pending', 'PolicyProposalEngine',
+         'aos_proposal_engine', 'policies', 'policy_proposals', NULL),
+        ('proposal approved', 'rule (source = proposal)', 'PolicyEngine', 'aos_policy_engine',
+         'policies', 'policy_rules', NULL),
+        ('rule or guardrail violated', 'prevention record', 'PolicyEngine', 'aos_policy_engine',
+         'policies', 'prevention_records', NULL),
+        ('rule or guardrail violated', 'runs.policy_violation = true', 'PolicyEngine', 'aos_policy_engine',
+         'activity', 'runs', '{policy_violation}')
+    $$,
+    'aos.contract_effects holds the five propagation rows of SPEC 5'
+);
+
+-- Each engine role can write its effect: new rows, or exactly its columns.
+SELECT is_empty(
+    $$
+    SELECT e.cause, e.effect FROM aos.contract_effects AS e
+    WHERE CASE WHEN e.effect_columns IS NULL
+        THEN NOT has_table_privilege(e.engine_role, format('%I.%I', e.effect_schema, e.effect_table), 'INSERT')
+        ELSE has_table_privilege(e.engine_role, format('%I.%I', e.effect_schema, e.effect_table), 'UPDATE')
+          OR EXISTS (SELECT FROM unnest(e.effect_columns) AS col
+                     WHERE NOT has_column_privilege(e.engine_role, format('%I.%I', e.effect_schema, e.effect_table),
+                                                    col, 'UPDATE'))
+    END
+    $$,
+    'each engine role of aos.contract_effects may write its effect (INSERT, or UPDATE of exactly the effect columns)'
+);
+
+-- XD-004: write grants stay inside the grantee's domain, except the
+-- PolicyEngine's runs.policy_violation.
+SELECT is_empty(
+    $$
+    SELECT g.role_name, g.schema_name, g.table_name, g.privilege
+    FROM aos.contract_grants AS g
+    JOIN aos.contract_tables AS t USING (schema_name, table_name)
+    JOIN aos.contract_roles AS r USING (role_name)
+    WHERE g.privilege IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+      AND t.domain IS DISTINCT FROM r.writes_domain
+      AND NOT (g.role_name = 'aos_policy_engine' AND (g.schema_name, g.table_name) = ('activity', 'runs')
+               AND g.privilege = 'UPDATE' AND g.column_names = '{policy_violation}')
+    $$,
+    'no contract grant gives a role write access outside its writes_domain (but runs.policy_violation)'
+);
+
+-- contract_facades, contract_facade_reads (SPEC 6.2) --------------------------
+
+SELECT set_eq(
+    'SELECT function_name, endpoint, domain FROM aos.contract_facades',
+    $$ VALUES
+        ('api.activity_runs', 'GET /activity/runs', 'activity'),
+        ('api.activity_run', 'GET /activity/runs/{id}', 'activity'),
+        ('api.activity_run_evidence', 'GET /activity/runs/{id}/evidence', 'activity'),
+        ('api.incidents', 'GET /incidents', 'incidents'),
+        ('api.incident', 'GET /incidents/{id}', 'incidents'),
+        ('api.incident_evidence', 'GET /incidents/{id}/evidence', 'incidents'),
+        ('api.policy_proposals', 'GET /policy-proposals', 'policies'),
+        ('api.policy_proposal', 'GET /policy-proposals/{id}', 'policies')
+    $$,
+    'aos.contract_facades lists the eight facades of SPEC 6.2 with their endpoints'
+);
+
+SELECT set_eq(
+    'SELECT function_name, schema_name, table_name FROM aos.contract_facade_reads',
+    $$
+    SELECT f AS function_name, split_part(t, '.', 1) AS schema_name, split_part(t, '.', 2) AS table_name
+    FROM (VALUES
+        ('api.activity_runs', '{activity.runs,activity.aos_traces,activity.v_runs_o2}'::text[]),
+        ('api.activity_run', '{activity.runs,activity.aos_traces,activity.v_runs_o2}'),
+        ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,incidents.incidents,'
+            'policies.policy_proposals,policies.prevention_records}'),
+        -- incident_events goes beyond the SPEC 6.2 table: it is the timeline[]
+        -- the incident_evidence shape requires, and it is the facades' own domain.
+        ('api.incidents', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
+            'incidents.v_incidents_o2}'),
+        ('api.incident', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
+            'incidents.v_incidents_o2}'),
+        ('api.incident_evidence', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
+            'incidents.v_incidents_o2,activity.runs,policies.policy_proposals}'),
+        ('api.policy_proposals', '{policies.policy_proposals,policies.policy_rules}'),
+        ('api.policy_proposal', '{policies.policy_proposals,policies.policy_rules,incidents.incidents,activity.runs}')
+    ) AS v (f, tables)
+    CROSS JOIN LATERAL unnest(v.tables) AS t
+    $$,
+    'aos.contract_facade_reads lists what each facade may read (SPEC 6.2)'
+);
+
+-- A facade crosses domains only along a contract link between its domain
+-- and the table it reads.
+SELECT is_empty(
+    $$
+    SELECT r.function_name, r.schema_name, r.table_name
+    FROM aos.contract_facade_reads AS r
+    JOIN aos.contract_facades AS f USING (function_name)
+    JOIN aos.contract_tables AS t USING (schema_name, table_name)
+    WHERE t.domain <> f.domain
+      AND NOT EXISTS (
+          SELECT FROM aos.contract_links AS l
+          JOIN aos.contract_tables AS lf ON (lf.schema_name, lf.table_name) = (l.from_schema, l.from_table)
+          JOIN aos.contract_tables AS lt ON (lt.schema_name, lt.table_name) = (l.to_schema, l.to_table)
+          WHERE ((l.from_schema, l.from_table) = (r.schema_name, r.table_name) AND lt.domain = f.domain)
+             OR ((l.to_schema, l.to_table) = (r.schema_name, r.table_name) AND lf.domain = f.domain))
+    $$,
+    'every cross-domain read of a facade follows a contract link between the facade''s domain and the table'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
