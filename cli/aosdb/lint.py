@@ -18,14 +18,18 @@ SQUAWK_EXCLUDED = ["prefer-bigint-over-int"]
 # A rollback exists to drop what its migration created.
 SQUAWK_ROLLBACK_EXCLUDED = SQUAWK_EXCLUDED + ["ban-drop-table", "ban-drop-schema", "ban-drop-function"]
 
-# Every PL/pgSQL function of ours, with the table of one of its triggers when it is a trigger function.
+# Every PL/pgSQL function of ours; for a trigger function, the table and the
+# transition tables of one of its triggers (the one with the most of them).
 _FUNCTIONS_SQL = """
 SELECT p.oid, format('%%I.%%I(%%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
-       (SELECT t.tgrelid FROM pg_trigger t WHERE t.tgfoid = p.oid LIMIT 1),
-       p.prorettype = 'trigger'::regtype
+       t.tgrelid, p.prorettype = 'trigger'::regtype, t.tgoldtable, t.tgnewtable
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
+LEFT JOIN LATERAL (
+    SELECT tg.tgrelid, tg.tgoldtable, tg.tgnewtable FROM pg_trigger tg WHERE tg.tgfoid = p.oid
+    ORDER BY (tg.tgoldtable IS NOT NULL)::int + (tg.tgnewtable IS NOT NULL)::int DESC, tg.tgname LIMIT 1
+) t ON true
 WHERE l.lanname = 'plpgsql' AND n.nspname = ANY(%s)
 ORDER BY 2
 """
@@ -65,16 +69,19 @@ def _plpgsql_check(dsn: str) -> bool:
         migrations.migrate(lint_dsn)
         with connect(lint_dsn, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
+            # The planner may evaluate aos.current_tenant() while the checker prepares queries.
+            conn.execute("SET aos.tenant_id = 'lint'")
             functions = conn.execute(_FUNCTIONS_SQL, (DOMAIN_SCHEMAS,)).fetchall()
-            for oid, signature, relid, is_trigger in functions:
+            for oid, signature, relid, is_trigger, old_table, new_table in functions:
                 if is_trigger and relid is None:
                     problems.append(f"{signature}: trigger function attached to no table, cannot be checked")
                     continue
                 rows = conn.execute(
                     """SELECT level, message, lineno, detail FROM plpgsql_check_function_tb(
                            %s, coalesce(%s, 0)::regclass, fatal_errors => false, other_warnings => true,
-                           extra_warnings => true, security_warnings => true)""",
-                    (oid, relid),
+                           extra_warnings => true, security_warnings => true,
+                           oldtable => %s, newtable => %s)""",
+                    (oid, relid, old_table, new_table),
                 ).fetchall()
                 for level, message, lineno, detail in rows:
                     where = f" line {lineno}" if lineno else ""

@@ -1,0 +1,125 @@
+-- IncidentEngine: a run that reaches failed gets exactly one incident (and a
+-- detected event), unless the PolicyEngine prevented the failure. Fired per
+-- statement with transition tables, so a bulk load runs one set-based query.
+
+-- SPEC 5.1: the explicit code when set (kept even when unknown), else the
+-- first known code found in the upper-cased message, else UNKNOWN.
+CREATE OR REPLACE FUNCTION incidents.error_code_for(p_error_code text, p_error_message text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(
+    nullif(btrim(p_error_code), ''),
+    (SELECT fc.error_code FROM incidents.failure_classes AS fc
+     WHERE fc.match_priority IS NOT NULL AND strpos(upper(p_error_message), fc.error_code) > 0
+     ORDER BY fc.match_priority LIMIT 1),
+    'UNKNOWN');
+COMMENT ON FUNCTION incidents.error_code_for(text, text) IS
+    'The error code of a failure: the explicit code, else the first failure_classes code (by match_priority) found in '
+    'the upper-cased message, else UNKNOWN.';
+GRANT EXECUTE ON FUNCTION incidents.error_code_for(text, text) TO aos_incident_engine, aos_policy_engine;
+
+-- Opens the incidents of newly failed runs, named by their keys
+-- (p_tenant_ids[i], p_ids[i]). Runs with a `prevented` record get none;
+-- re-delivery is absorbed by incidents_one_per_failed_run.
+CREATE OR REPLACE FUNCTION incidents._open_incidents(p_tenant_ids text[], p_ids uuid[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- One plan for every call: re-planning per statement costs more than running it.
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+BEGIN
+    WITH failed AS (
+        SELECT r.*, incidents.error_code_for(r.error_code, r.error_message) AS code,
+               EXISTS (
+                   SELECT FROM policies.prevention_records AS p
+                   WHERE p.tenant_id = r.tenant_id AND p.run_id = r.run_id AND p.outcome = 'prevented'
+               ) AS prevented
+        FROM unnest(p_tenant_ids, p_ids) AS k (tenant_id, id)
+        -- A primary-key probe per run, whatever the table's size was when this
+        -- plan was made (OFFSET 0 keeps the planner from turning it into a hash join).
+        CROSS JOIN LATERAL (
+            SELECT * FROM activity.runs AS x WHERE x.tenant_id = k.tenant_id AND x.id = k.id OFFSET 0
+        ) AS r
+    ),
+    created AS (
+        INSERT INTO incidents.incidents (
+            tenant_id, source_run_id, llm_run_id, title, severity, category, error_code, error_message,
+            cause_type, is_synthetic, synthetic_scenario_id)
+        SELECT f.tenant_id, f.run_id, f.id,
+               format('%s: run %s of agent %s failed', f.code, f.run_id, f.agent_id),
+               coalesce(fc.severity, unknown.severity, 'medium'),
+               coalesce(fc.category, unknown.category, 'execution_failure'),
+               f.code, f.error_message, 'llm_run', f.is_synthetic, f.synthetic_scenario_id
+        FROM failed AS f
+        LEFT JOIN incidents.failure_classes AS fc ON fc.error_code = f.code
+        LEFT JOIN incidents.failure_classes AS unknown ON unknown.error_code = 'UNKNOWN'
+        WHERE NOT f.prevented
+        ON CONFLICT (tenant_id, source_run_id) WHERE cause_type = 'llm_run' DO NOTHING
+        RETURNING tenant_id, id, source_run_id, severity, error_code, is_synthetic, synthetic_scenario_id
+    ),
+    timeline AS (
+        INSERT INTO incidents.incident_events (tenant_id, incident_id, event_type, actor, details,
+                                               is_synthetic, synthetic_scenario_id)
+        SELECT c.tenant_id, c.id, 'detected', 'IncidentEngine',
+               jsonb_build_object('run_id', c.source_run_id, 'severity', c.severity, 'error_code', c.error_code),
+               c.is_synthetic, c.synthetic_scenario_id
+        FROM created AS c
+    )
+    INSERT INTO aos.events (event, tenant_id, subject_id, payload)
+    SELECT e.event, e.tenant_id, e.subject_id, e.payload
+    FROM (
+        SELECT 1 AS phase, 'run_failed' AS event, f.tenant_id, f.run_id AS subject_id,
+               jsonb_build_object('run_id', f.run_id, 'id', f.id, 'error_code', f.code, 'prevented', f.prevented,
+                                  'is_synthetic', f.is_synthetic) AS payload
+        FROM failed AS f
+        UNION ALL
+        SELECT 2, 'incident_created', c.tenant_id, c.id::text,
+               jsonb_build_object('incident_id', c.id, 'run_id', c.source_run_id, 'severity', c.severity,
+                                  'error_code', c.error_code, 'is_synthetic', c.is_synthetic)
+        FROM created AS c
+    ) AS e
+    ORDER BY e.phase, e.tenant_id, e.subject_id;
+END
+$fn$;
+COMMENT ON FUNCTION incidents._open_incidents(text[], uuid[]) IS
+    'IncidentEngine core: one incident, one detected event and the run_failed/incident_created events for each newly '
+    'failed run that was not prevented. Idempotent.';
+
+-- Trigger functions: pick the runs that just reached failed (set-based) and
+-- hand them to the core. SECURITY DEFINER so the worker's statement can write
+-- incidents through the engine's rights, and only through them.
+CREATE OR REPLACE FUNCTION incidents.tg_runs__open_incidents() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_tenant_ids text[];
+    v_ids uuid[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_ids
+        FROM new_runs AS n WHERE n.status = 'failed';
+    ELSE
+        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_ids
+        FROM new_runs AS n JOIN old_runs AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
+        WHERE n.status = 'failed' AND o.status <> 'failed';
+    END IF;
+    IF v_ids IS NOT NULL THEN
+        PERFORM incidents._open_incidents(v_tenant_ids, v_ids);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION incidents.tg_runs__open_incidents() IS
+    'IncidentEngine trigger on activity.runs (after INSERT, after UPDATE; per statement): opens incidents for runs that '
+    'reached failed. Runs as aos_incident_engine.';
+
+SELECT aos.hand_to_engine('incidents._open_incidents(text[], uuid[])', 'aos_incident_engine');
+SELECT aos.hand_to_engine('incidents.tg_runs__open_incidents()', 'aos_incident_engine');
+
+-- _200: after the PolicyEngine (_100) has recorded what it prevented.
+CREATE OR REPLACE TRIGGER _200_incident_engine_insert AFTER INSERT ON activity.runs
+REFERENCING NEW TABLE AS new_runs
+FOR EACH STATEMENT EXECUTE FUNCTION incidents.tg_runs__open_incidents();
+CREATE OR REPLACE TRIGGER _200_incident_engine_update AFTER UPDATE ON activity.runs
+REFERENCING OLD TABLE AS old_runs NEW TABLE AS new_runs
+FOR EACH STATEMENT EXECUTE FUNCTION incidents.tg_runs__open_incidents();
