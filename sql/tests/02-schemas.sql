@@ -1,6 +1,6 @@
--- The five schemas, their owner, and who may look inside which (migration
--- 0002): USAGE on aos for everyone, on each domain schema only for the roles
--- that work in it, CREATE for nobody but the owner.
+-- The five schemas, their owner, and who may look inside which (migrations
+-- 0002 and 0007): USAGE on aos for everyone, on each domain schema only for
+-- the roles that work in it, CREATE for nobody but the owner.
 BEGIN;
 
 CREATE TEMP TABLE expected_schema_privs (schema_name name, role_name name, privs text[]) ON COMMIT DROP;
@@ -23,6 +23,8 @@ LEFT JOIN (VALUES
     ('aos', 'aos_scenario', '{USAGE}'),
     ('activity', 'aos_worker', '{USAGE}'),
     ('activity', 'aos_policy_engine', '{USAGE}'),
+    -- 0007: the IncidentEngine reads the runs that failed (by key, from its trigger).
+    ('activity', 'aos_incident_engine', '{USAGE}'),
     ('activity', 'aos_bi', '{USAGE}'),
     ('activity', 'aos_scenario', '{USAGE}'),
     ('incidents', 'aos_incident_engine', '{USAGE}'),
@@ -31,6 +33,8 @@ LEFT JOIN (VALUES
     ('incidents', 'aos_operator', '{USAGE}'),
     ('incidents', 'aos_bi', '{USAGE}'),
     ('incidents', 'aos_scenario', '{USAGE}'),
+    -- 0007: the IncidentEngine reads prevention_records (it skips prevented failures).
+    ('policies', 'aos_incident_engine', '{USAGE}'),
     ('policies', 'aos_proposal_engine', '{USAGE}'),
     ('policies', 'aos_policy_engine', '{USAGE}'),
     ('policies', 'aos_operator', '{USAGE}'),

@@ -45,6 +45,8 @@ INSERT INTO expected_fks VALUES
     ('policy_proposals_tenant_fk', 'policies', 'policy_proposals', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     ('policy_rules_tenant_fk', 'policies', 'policy_rules', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     ('prevention_records_tenant_fk', 'policies', 'prevention_records', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
+    -- So does every event of the outbox (SPEC 7).
+    ('events_tenant_fk', 'aos', 'events', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     -- The contract tables reference each other.
     ('contract_tables_domain_fk', 'aos', 'contract_tables', '{domain}', 'aos', 'contract_domains', '{domain}'),
     ('contract_links_from_fk', 'aos', 'contract_links', '{from_schema,from_table}',
@@ -146,14 +148,14 @@ SELECT is_empty(
     $$
     SELECT format('%I.%I', t.schema_name, t.table_name)
     FROM aos.contract_tables AS t
-    WHERE t.tenant_scoped AND t.kind = 'table' AND (t.schema_name, t.table_name) <> ('aos', 'tenants')
+    WHERE t.tenant_scoped AND t.kind IN ('table', 'outbox') AND (t.schema_name, t.table_name) <> ('aos', 'tenants')
       AND NOT EXISTS (
           SELECT FROM live_fks AS f
           WHERE (f.from_schema, f.from_table) = (t.schema_name, t.table_name)
             AND f.from_columns = '{tenant_id}' AND (f.to_schema, f.to_table) = ('aos', 'tenants')
             AND f.to_columns = '{tenant_id}')
     $$,
-    'every tenant-scoped table of aos.contract_tables references aos.tenants (tenant_id)'
+    'every tenant-scoped table (and outbox) of aos.contract_tables references aos.tenants (tenant_id)'
 );
 
 SELECT * FROM finish();

@@ -19,14 +19,18 @@ EXCEPTION WHEN OTHERS THEN
 END
 $fn$;
 
+-- The fixture fires no engine: the runs are still running (a failed run would
+-- get its incident from the IncidentEngine) and the incidents are medium (a
+-- high one would get its proposal from the PolicyProposalEngine), so every row
+-- below is the one this file inserts, with the ids the cases name.
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one'), ('t2', 'Tenant two');
 INSERT INTO activity.runs (tenant_id, id, run_id, agent_id, status) VALUES
-    ('t1', '00000000-0000-0000-0000-0000000000a1', 'r1', 'agent', 'failed'),
-    ('t2', '00000000-0000-0000-0000-0000000000a2', 'r2', 'agent', 'failed');
+    ('t1', '00000000-0000-0000-0000-0000000000a1', 'r1', 'agent', 'running'),
+    ('t2', '00000000-0000-0000-0000-0000000000a2', 'r2', 'agent', 'running');
 INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id) VALUES ('t1', 'tr1', 'r1'), ('t2', 'tr2', 'r2');
 INSERT INTO incidents.incidents (tenant_id, id, source_run_id, title, severity, category) VALUES
-    ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident one', 'high', 'execution_failure'),
-    ('t2', '00000000-0000-0000-0000-0000000000b2', 'r2', 'incident two', 'high', 'execution_failure');
+    ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident one', 'medium', 'execution_failure'),
+    ('t2', '00000000-0000-0000-0000-0000000000b2', 'r2', 'incident two', 'medium', 'execution_failure');
 INSERT INTO policies.policy_proposals (tenant_id, id, proposal_name, proposal_type, proposed_rule) VALUES
     ('t1', '00000000-0000-0000-0000-0000000000c1', 'proposal one', 'timeout_policy',
      '{"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}');
@@ -108,6 +112,9 @@ INSERT INTO cases VALUES
     ('runs_tenant_fk',
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t9', 'r9', 'agent', 'queued')$$,
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t2', 'r9', 'agent', 'queued')$$),
+    ('events_tenant_fk',
+     $$INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('run_failed', 't9', 'r9')$$,
+     $$INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('run_failed', 't2', 'r2')$$),
     ('prevention_records_guardrail_fk',
      $$INSERT INTO policies.prevention_records (tenant_id, run_id, guardrail_id, outcome)
        VALUES ('t2', 'r2', 'dg-999', 'blocked')$$,

@@ -12,7 +12,7 @@ SELECT t.schema_name, t.table_name, r.role_name, coalesce(g.privs, '{}')
 FROM (VALUES
     ('aos', 'tenants'), ('aos', 'contract_domains'), ('aos', 'contract_tables'), ('aos', 'contract_links'),
     ('aos', 'contract_roles'), ('aos', 'contract_grants'), ('aos', 'contract_effects'),
-    ('aos', 'contract_facades'), ('aos', 'contract_facade_reads'),
+    ('aos', 'contract_facades'), ('aos', 'contract_facade_reads'), ('aos', 'events'),
     ('activity', 'runs'), ('activity', 'aos_traces'), ('activity', 'aos_trace_steps'),
     ('incidents', 'failure_classes'), ('incidents', 'incidents'), ('incidents', 'incident_events'),
     ('incidents', 'incident_evidence'),
@@ -34,6 +34,11 @@ LEFT JOIN (VALUES
     ('activity', 'aos_traces', 'aos_scenario', '{SELECT,INSERT,UPDATE}'),
     ('activity', 'aos_trace_steps', 'aos_worker', '{SELECT,INSERT}'),
     ('activity', 'aos_trace_steps', 'aos_scenario', '{SELECT,INSERT}'),
+    -- SPEC 7: every engine appends its effects' events to the outbox (and
+    -- reads it); nobody updates or deletes an event.
+    ('aos', 'events', 'aos_incident_engine', '{SELECT,INSERT}'),
+    ('aos', 'events', 'aos_proposal_engine', '{SELECT,INSERT}'),
+    ('aos', 'events', 'aos_policy_engine', '{SELECT,INSERT}'),
     -- The PolicyEngine reads activity (and updates runs.policy_violation,
     -- a column privilege, see below).
     ('activity', 'runs', 'aos_policy_engine', '{SELECT}'),
@@ -53,7 +58,14 @@ LEFT JOIN (VALUES
     ('policies', 'policy_proposals', 'aos_proposal_engine', '{SELECT,INSERT,UPDATE}'),
     ('policies', 'policy_proposals', 'aos_policy_engine', '{SELECT}'),
     ('policies', 'policy_rules', 'aos_policy_engine', '{SELECT,INSERT,UPDATE}'),
-    ('policies', 'prevention_records', 'aos_policy_engine', '{SELECT,INSERT}')
+    ('policies', 'prevention_records', 'aos_policy_engine', '{SELECT,INSERT}'),
+    -- Cross-domain reads of migration 0007: the IncidentEngine reads the runs
+    -- that failed (by key, from its trigger) and skips failures the
+    -- PolicyEngine prevented; approval returns the rule the PolicyEngine
+    -- created for the proposal.
+    ('activity', 'runs', 'aos_incident_engine', '{SELECT}'),
+    ('policies', 'prevention_records', 'aos_incident_engine', '{SELECT}'),
+    ('policies', 'policy_rules', 'aos_proposal_engine', '{SELECT}')
     -- aos_operator, aos_api and aos_bi hold no table privilege: they act
     -- through functions (and, for BI, the analytics views).
 ) AS g (schema_name, table_name, role_name, privs)

@@ -7,7 +7,9 @@ BEGIN;
 CREATE TEMP TABLE expected_policies (schema_name name, table_name name, isolation name, trusted name,
     trusted_roles name[], trusted_cmd text DEFAULT 'ALL') ON COMMIT DROP;
 INSERT INTO expected_policies (schema_name, table_name, isolation, trusted, trusted_roles) VALUES
-    ('activity', 'runs', 'runs_tenant_isolation', 'runs_trusted_all', '{aos_worker,aos_policy_engine}'),
+    -- 0007: the IncidentEngine reads the runs that failed, of any tenant.
+    ('activity', 'runs', 'runs_tenant_isolation', 'runs_trusted_all',
+     '{aos_worker,aos_policy_engine,aos_incident_engine}'),
     ('activity', 'aos_traces', 'aos_traces_tenant_isolation', 'aos_traces_trusted_all',
      '{aos_worker,aos_policy_engine}'),
     ('activity', 'aos_trace_steps', 'aos_trace_steps_tenant_isolation', 'aos_trace_steps_trusted_all',
@@ -20,33 +22,42 @@ INSERT INTO expected_policies (schema_name, table_name, isolation, trusted, trus
      '{aos_incident_engine}'),
     ('policies', 'policy_proposals', 'policy_proposals_tenant_isolation', 'policy_proposals_trusted_all',
      '{aos_proposal_engine,aos_policy_engine}'),
-    ('policies', 'policy_rules', 'policy_rules_tenant_isolation', 'policy_rules_trusted_all', '{aos_policy_engine}'),
+    -- 0007: approval returns the rule the PolicyEngine created, so the
+    -- PolicyProposalEngine reads rules of every tenant ...
+    ('policies', 'policy_rules', 'policy_rules_tenant_isolation', 'policy_rules_trusted_all',
+     '{aos_policy_engine,aos_proposal_engine}'),
+    -- ... and the IncidentEngine skips failures the PolicyEngine prevented.
     ('policies', 'prevention_records', 'prevention_records_tenant_isolation', 'prevention_records_trusted_all',
-     '{aos_policy_engine}');
+     '{aos_policy_engine,aos_incident_engine}'),
+    -- SPEC 7: every engine appends to the outbox, for the tenant of its effect.
+    ('aos', 'events', 'events_tenant_isolation', 'events_trusted_all',
+     '{aos_incident_engine,aos_proposal_engine,aos_policy_engine}');
 
 -- The worker only reads the registry (aos.register_tenant adds to it).
 INSERT INTO expected_policies VALUES
     ('aos', 'tenants', 'tenants_tenant_isolation', 'tenants_worker_read', '{aos_worker}', 'SELECT');
 
 SELECT plan(
-    (SELECT count(*)::int FROM aos.contract_tables WHERE tenant_scoped AND kind = 'table')
+    (SELECT count(*)::int FROM aos.contract_tables WHERE tenant_scoped AND kind IN ('table', 'outbox'))
     + 2
     + (SELECT count(*)::int * 5 FROM expected_policies)
     + 2
 );
 
--- Data-driven from the contract: every tenant table has RLS on.
+-- Data-driven from the contract: every tenant table (and the outbox) has RLS on.
 SELECT ok(
     coalesce((SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c
               WHERE c.oid = to_regclass(format('%I.%I', t.schema_name, t.table_name))), FALSE),
     format('row-level security is enabled on %s.%s', t.schema_name, t.table_name)
 )
-FROM aos.contract_tables AS t WHERE t.tenant_scoped AND t.kind = 'table' ORDER BY t.schema_name, t.table_name;
+FROM aos.contract_tables AS t WHERE t.tenant_scoped AND t.kind IN ('table', 'outbox')
+ORDER BY t.schema_name, t.table_name;
 
 SELECT set_eq(
-    $$ SELECT schema_name::text, table_name::text FROM aos.contract_tables WHERE tenant_scoped AND kind = 'table' $$,
+    $$ SELECT schema_name::text, table_name::text FROM aos.contract_tables
+       WHERE tenant_scoped AND kind IN ('table', 'outbox') $$,
     'SELECT schema_name::text, table_name::text FROM expected_policies',
-    'the tenant tables of aos.contract_tables are exactly the tables with policies below'
+    'the tenant tables and outbox of aos.contract_tables are exactly the tables with policies below'
 );
 
 -- Catalog-wide: a table with a tenant_id column cannot be added without RLS.

@@ -16,6 +16,7 @@ INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, 
 SELECT t, 'proposal', 'retry_policy',
        '{"rule_type": "error_code", "conditions": {"error_codes": ["STEP_FAILURE"]}, "enforcement": "warn"}'
 FROM (VALUES ('t1'), ('t2')) AS v (t);
+INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('run_failed', 't1', 'r1'), ('run_failed', 't2', 'r2');
 
 -- The activity-side tables aos_scenario may read, each holding rows of both tenants.
 CREATE TEMP TABLE scenario_tables (tbl text) ON COMMIT DROP;
@@ -28,6 +29,7 @@ SELECT plan(
     + 1 + 6 + 1                                      -- aos_scenario: t2 read, writes, untouched rows
     + 2                                              -- aos_worker with a tenant set
     + 3                                              -- engines read every tenant
+    + 3                                              -- engines read the outbox of every tenant
     + 2                                              -- aos_policy_engine flags a run of any tenant
 );
 
@@ -141,9 +143,10 @@ RESET ROLE;
 
 SET LOCAL ROLE aos_incident_engine;
 SELECT results_eq(
-    'SELECT DISTINCT tenant_id FROM incidents.incidents ORDER BY 1',
-    $$ VALUES ('t1'::text), ('t2') $$,
-    'aos_incident_engine with no tenant set sees the incidents of every tenant'
+    $$SELECT DISTINCT 'incidents', tenant_id FROM incidents.incidents
+      UNION ALL SELECT DISTINCT 'runs', tenant_id FROM activity.runs ORDER BY 1, 2$$,
+    $$ VALUES ('incidents', 't1'::text), ('incidents', 't2'), ('runs', 't1'), ('runs', 't2') $$,
+    'aos_incident_engine with no tenant set sees the incidents and runs of every tenant'
 );
 RESET ROLE;
 
@@ -155,6 +158,24 @@ SELECT results_eq(
     'aos_proposal_engine with no tenant set sees the incidents and proposals of every tenant'
 );
 RESET ROLE;
+
+-- SPEC 7: the outbox is read (and appended to) by every engine, for any tenant.
+CREATE TEMP TABLE engine_roles (role_name name) ON COMMIT DROP;
+INSERT INTO engine_roles VALUES ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine');
+CREATE FUNCTION pg_temp.event_tenants_as(p_role name) RETURNS text[]
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_tenants text[];
+BEGIN
+    PERFORM set_config('role', p_role, TRUE);
+    v_tenants := ARRAY(SELECT DISTINCT tenant_id FROM aos.events ORDER BY 1);
+    PERFORM set_config('role', 'none', TRUE);
+    RETURN v_tenants;
+END
+$fn$;
+SELECT is(pg_temp.event_tenants_as(role_name), '{t1,t2}'::text[],
+          format('%s with no tenant set sees the events of every tenant', role_name))
+FROM engine_roles ORDER BY role_name;
 
 SET LOCAL ROLE aos_policy_engine;
 SELECT lives_ok(

@@ -3,8 +3,9 @@
 -- every table of aos, activity, incidents and policies. Only the operations
 -- listed below succeed; every other one fails with 42501. So steps are
 -- append-only, runs are never deleted, the worker cannot touch incidents or
--- policies, engines write only their own tables, and aos_operator, aos_api and
--- aos_bi write (and read) nothing directly.
+-- policies, engines write only their own tables and append to the outbox
+-- (aos.events), and aos_operator, aos_api and aos_bi write (and read) nothing
+-- directly.
 BEGIN;
 
 -- Runs p_sql as p_role with tenant t1 set; the role switch is undone on error
@@ -35,9 +36,14 @@ FROM (VALUES
     ('aos_incident_engine', 'incidents', 'incidents', '{SELECT,INSERT,UPDATE}'),
     ('aos_incident_engine', 'incidents', 'incident_events', '{SELECT,INSERT}'),
     ('aos_incident_engine', 'incidents', 'incident_evidence', '{SELECT,INSERT}'),
+    ('aos_incident_engine', 'activity', 'runs', '{SELECT}'),
+    ('aos_incident_engine', 'policies', 'prevention_records', '{SELECT}'),
+    ('aos_incident_engine', 'aos', 'events', '{SELECT,INSERT}'),
     ('aos_proposal_engine', 'incidents', 'failure_classes', '{SELECT}'),
     ('aos_proposal_engine', 'incidents', 'incidents', '{SELECT}'),
     ('aos_proposal_engine', 'policies', 'policy_proposals', '{SELECT,INSERT,UPDATE}'),
+    ('aos_proposal_engine', 'policies', 'policy_rules', '{SELECT}'),
+    ('aos_proposal_engine', 'aos', 'events', '{SELECT,INSERT}'),
     -- UPDATE of activity.runs only on policy_violation: see the end of the file.
     ('aos_policy_engine', 'activity', 'runs', '{SELECT}'),
     ('aos_policy_engine', 'activity', 'aos_traces', '{SELECT}'),
@@ -46,11 +52,15 @@ FROM (VALUES
     ('aos_policy_engine', 'policies', 'default_guardrails', '{SELECT}'),
     ('aos_policy_engine', 'policies', 'policy_proposals', '{SELECT}'),
     ('aos_policy_engine', 'policies', 'policy_rules', '{SELECT,INSERT,UPDATE}'),
-    ('aos_policy_engine', 'policies', 'prevention_records', '{SELECT,INSERT}')
+    ('aos_policy_engine', 'policies', 'prevention_records', '{SELECT,INSERT}'),
+    ('aos_policy_engine', 'aos', 'events', '{SELECT,INSERT}')
 ) AS a (role_name, schema_name, table_name, verbs)
 CROSS JOIN LATERAL unnest(a.verbs) AS v (verb);
 
--- One harmless statement per table and verb (it touches no row).
+-- One harmless statement per table and verb (it touches no row). INSERT and
+-- UPDATE name only the columns a statement may write at all (not generated
+-- columns, not GENERATED ALWAYS identities such as aos.events.seq), so the
+-- only thing that can stop them is a missing privilege.
 CREATE TEMP TABLE attempts (role_name name, schema_name name, table_name name, verb text, sql text) ON COMMIT DROP;
 INSERT INTO attempts
 SELECT r.role_name, t.schema_name, t.table_name, v.verb,
@@ -66,9 +76,12 @@ SELECT r.role_name, t.schema_name, t.table_name, v.verb,
 FROM (
     SELECT n.nspname AS schema_name, c.relname AS table_name,
            (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS insertable,
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+              AND a.attidentity <> 'a') AS insertable,
            (SELECT a.attname FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid = c.oid AND a.attnum = 1) AS first_column
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+              AND a.attidentity <> 'a'
+            ORDER BY a.attnum LIMIT 1) AS first_column
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
     WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p')

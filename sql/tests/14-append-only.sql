@@ -1,6 +1,7 @@
 -- Append-only data, on real rows: trace steps (SPEC 3.2), incident events and
--- evidence (SPEC 3.3) cannot be updated or deleted by the roles that write
--- them, and runs and traces are never deleted. Only the owner could.
+-- evidence (SPEC 3.3) and the outbox (SPEC 7) cannot be updated or deleted by
+-- the roles that write them, and runs and traces are never deleted. Only the
+-- owner could.
 BEGIN;
 
 CREATE FUNCTION pg_temp.as_role(p_role name, p_sql text) RETURNS void
@@ -13,17 +14,21 @@ BEGIN
 END
 $fn$;
 
+-- The fixture fires no engine (a failed run would get its own incident, a
+-- high incident its proposal): every row is the one inserted here.
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one');
-INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t1', 'r1', 'agent', 'failed');
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t1', 'r1', 'agent', 'running');
 INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id) VALUES ('t1', 'tr1', 'r1');
 INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status)
 VALUES ('t1', 'tr1', 0, 'search', 'failure');
 INSERT INTO incidents.incidents (tenant_id, id, source_run_id, title, severity, category)
-VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'high', 'execution_failure');
+VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'medium', 'execution_failure');
 INSERT INTO incidents.incident_events (tenant_id, incident_id, event_type, actor)
 VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'detected', 'IncidentEngine');
 INSERT INTO incidents.incident_evidence (tenant_id, incident_id, evidence_type)
 VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'log');
+INSERT INTO aos.events (event, tenant_id, subject_id, payload)
+VALUES ('incident_created', 't1', '00000000-0000-0000-0000-0000000000b1', '{"run_id": "r1"}');
 
 CREATE TEMP TABLE denied (role_name name, sql text, what text) ON COMMIT DROP;
 INSERT INTO denied VALUES
@@ -43,9 +48,15 @@ INSERT INTO denied VALUES
     ('aos_incident_engine', $$UPDATE incidents.incident_evidence SET payload = '{"x": 1}'$$,
      'update incident evidence'),
     ('aos_incident_engine', 'DELETE FROM incidents.incident_evidence', 'delete incident evidence'),
-    ('aos_incident_engine', 'DELETE FROM incidents.incidents', 'delete an incident');
+    ('aos_incident_engine', 'DELETE FROM incidents.incidents', 'delete an incident'),
+    ('aos_incident_engine', $$UPDATE aos.events SET payload = '{"x": 1}'$$, 'update an outbox event'),
+    ('aos_incident_engine', 'DELETE FROM aos.events', 'delete an outbox event'),
+    ('aos_proposal_engine', $$UPDATE aos.events SET payload = '{"x": 1}'$$, 'update an outbox event'),
+    ('aos_proposal_engine', 'DELETE FROM aos.events', 'delete an outbox event'),
+    ('aos_policy_engine', $$UPDATE aos.events SET payload = '{"x": 1}'$$, 'update an outbox event'),
+    ('aos_policy_engine', 'DELETE FROM aos.events', 'delete an outbox event');
 
-SELECT plan((SELECT count(*)::int FROM denied) + 2);
+SELECT plan((SELECT count(*)::int FROM denied) + 4);
 
 SELECT throws_ok(format('SELECT pg_temp.as_role(%L, %L)', role_name, sql), '42501', NULL,
                  format('%s cannot %s (42501)', role_name, what))
@@ -62,12 +73,22 @@ SELECT results_eq(
     $$ VALUES (1, 1, 'failure', 'IncidentEngine', '{}', 1) $$,
     'every row is still there, unchanged'
 );
+SELECT results_eq(
+    'SELECT event, subject_id, payload FROM aos.events',
+    $$ VALUES ('incident_created'::text, '00000000-0000-0000-0000-0000000000b1'::text, '{"run_id": "r1"}'::jsonb) $$,
+    'the outbox event is still there, unchanged'
+);
 
 -- The writers can still append.
 SELECT lives_ok(
     $$SELECT pg_temp.as_role('aos_worker', 'INSERT INTO activity.aos_trace_steps
         (tenant_id, trace_id, step_index, skill_name, status) VALUES (''t1'', ''tr1'', 1, ''search'', ''retry'')')$$,
     'aos_worker can append a trace step'
+);
+SELECT lives_ok(
+    $$SELECT pg_temp.as_role('aos_incident_engine', 'INSERT INTO aos.events (event, tenant_id, subject_id)
+        VALUES (''incident_acknowledged'', ''t1'', ''00000000-0000-0000-0000-0000000000b1'')')$$,
+    'aos_incident_engine can append an outbox event'
 );
 
 SELECT * FROM finish();

@@ -20,11 +20,13 @@ EXCEPTION WHEN OTHERS THEN
 END
 $fn$;
 
+-- The fixture fires no engine (a failed run would get its own incident, a
+-- high incident its proposal): every row is the one inserted here.
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one');
-INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t1', 'r1', 'agent', 'failed');
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t1', 'r1', 'agent', 'running');
 INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id) VALUES ('t1', 'tr1', 'r1');
 INSERT INTO incidents.incidents (tenant_id, id, source_run_id, title, severity, category)
-VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'high', 'execution_failure');
+VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'medium', 'execution_failure');
 INSERT INTO policies.policy_proposals (tenant_id, id, proposal_name, proposal_type, proposed_rule)
 VALUES ('t1', '00000000-0000-0000-0000-0000000000c1', 'proposal', 'timeout_policy',
         '{"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}');
@@ -306,6 +308,15 @@ INSERT INTO cases VALUES
     ('prevention_records_scenario_implies_synthetic',
      $$INSERT INTO policies.prevention_records (tenant_id, run_id, guardrail_id, outcome, synthetic_scenario_id)
        VALUES ('t1', 'r1', 'dg-001', 'blocked', 'SDSR-E2E-001')$$),
+    -- aos.events (the outbox)
+    ('events_event_valid',
+     $$INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('incident_exploded', 't1', 'x')$$),
+    ('events_event_valid',
+     $$INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('RUN_FAILED', 't1', 'x')$$),
+    ('events_payload_is_object',
+     $$INSERT INTO aos.events (event, tenant_id, subject_id, payload) VALUES ('run_failed', 't1', 'x', '["r1"]')$$),
+    ('events_payload_is_object',
+     $$INSERT INTO aos.events (event, tenant_id, subject_id, payload) VALUES ('run_failed', 't1', 'x', 'null')$$),
     -- The contract tables.
     ('contract_tables_kind_valid',
      $$INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_scoped)
@@ -367,7 +378,18 @@ INSERT INTO accepted VALUES
      'a prevention record from a rule only'),
     ($$INSERT INTO policies.prevention_records (tenant_id, run_id, guardrail_id, outcome)
        VALUES ('t1', 'r1', 'dg-003', 'throttled')$$,
-     'a prevention record from a guardrail only');
+     'a prevention record from a guardrail only'),
+    ($$INSERT INTO aos.events (event, tenant_id, subject_id)
+       SELECT e, 't1', 'x' FROM unnest(ARRAY[
+           'run_failed', 'incident_created', 'incident_acknowledged', 'incident_resolved', 'proposal_created',
+           'proposal_approved', 'proposal_rejected', 'rule_created', 'prevention_recorded']) AS e$$,
+     'an outbox event of each kind SPEC 7 names, with the default payload'),
+    ($$INSERT INTO aos.events (event, tenant_id, subject_id, payload)
+       VALUES ('evidence_added', 't1', 'x', '{"evidence_id": "e1"}'), ('rule_retired', 't1', 'x', '{}')$$,
+     'the outbox events of the other two actions (evidence_added, rule_retired)'),
+    ($$INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_scoped)
+       VALUES ('aos', 'x', 'platform', 'outbox', TRUE)$$,
+     'a contract table of kind outbox');
 
 -- Regressions of defects found once, each rejected by its own constraint:
 --  1. An unknown rule type must be reported by policy_rules_rule_type_valid,

@@ -17,14 +17,17 @@ EXCEPTION WHEN OTHERS THEN
 END
 $fn$;
 
+-- The fixture fires no engine (a failed run would get its own incident, a
+-- high incident its proposal): every row is the one inserted here, so each
+-- duplicate below collides with a row of this file.
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one'), ('t2', 'Tenant two');
 INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES
-    ('t1', 'r1', 'agent', 'failed'), ('t1', 'r2', 'agent', 'failed'), ('t2', 'r1', 'agent', 'failed');
+    ('t1', 'r1', 'agent', 'running'), ('t1', 'r2', 'agent', 'running'), ('t2', 'r1', 'agent', 'running');
 INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id) VALUES ('t1', 'tr1', 'r1'), ('t2', 'tr1', 'r1');
 INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status)
 VALUES ('t1', 'tr1', 0, 'search', 'success');
 INSERT INTO incidents.incidents (tenant_id, id, source_run_id, title, severity, category) VALUES
-    ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'high', 'execution_failure');
+    ('t1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'medium', 'execution_failure');
 INSERT INTO policies.policy_proposals (tenant_id, id, triggering_incident_id, triggering_run_id, proposal_name,
     proposal_type, proposed_rule)
 VALUES ('t1', '00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000b1', 'r1', 'proposal',

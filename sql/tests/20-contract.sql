@@ -28,9 +28,10 @@ SELECT set_eq(
         ('policies', 'policy_proposals', 'policies', 'table', TRUE),
         ('policies', 'policy_rules', 'policies', 'table', TRUE),
         ('policies', 'prevention_records', 'policies', 'table', TRUE),
-        ('policies', 'default_guardrails', 'policies', 'reference', FALSE)
+        ('policies', 'default_guardrails', 'policies', 'reference', FALSE),
+        ('aos', 'events', 'platform', 'outbox', TRUE)
     $$,
-    'aos.contract_tables lists the tables and views of SPEC sections 3 and 6.1 with their domain and kind'
+    'aos.contract_tables lists the tables and views of SPEC sections 3, 6.1 and 7 with their domain and kind'
 );
 
 -- Every table and view of the domain schemas is listed (the contract's own
@@ -50,12 +51,12 @@ SELECT is_empty(
 SELECT is_empty(
     $$
     SELECT t.schema_name, t.table_name FROM aos.contract_tables AS t
-    WHERE t.kind IN ('table', 'reference')
+    WHERE t.kind IN ('table', 'reference', 'outbox')
       AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
                       WHERE c.oid = to_regclass(format('%I.%I', t.schema_name, t.table_name))
                         AND c.relkind IN ('r', 'p'))
     $$,
-    'every table and reference table listed in aos.contract_tables exists as a table'
+    'every table, reference table and outbox listed in aos.contract_tables exists as a table'
 );
 
 SELECT todo('the analytics views of SPEC 6.1 (sql/views/) are not built yet', 1);
@@ -170,7 +171,9 @@ SELECT is_empty(
 );
 
 -- XD-004: write grants stay inside the grantee's domain, except the
--- PolicyEngine's runs.policy_violation.
+-- PolicyEngine's runs.policy_violation, and the engines' appends to the
+-- outbox (SPEC 7: every engine effect appends its event): INSERT only, only
+-- on a table of kind outbox, only for a role that owns an engine.
 SELECT is_empty(
     $$
     SELECT g.role_name, g.schema_name, g.table_name, g.privilege
@@ -181,8 +184,11 @@ SELECT is_empty(
       AND t.domain IS DISTINCT FROM r.writes_domain
       AND NOT (g.role_name = 'aos_policy_engine' AND (g.schema_name, g.table_name) = ('activity', 'runs')
                AND g.privilege = 'UPDATE' AND g.column_names = '{policy_violation}')
+      AND NOT (t.kind = 'outbox' AND g.privilege = 'INSERT' AND g.column_names IS NULL
+               AND g.role_name IN (SELECT engine_role FROM aos.contract_effects))
     $$,
-    'no contract grant gives a role write access outside its writes_domain (but runs.policy_violation)'
+    'no contract grant gives a role write access outside its writes_domain '
+    || '(but runs.policy_violation, and engines appending to the outbox)'
 );
 
 -- contract_facades, contract_facade_reads (SPEC 6.2) --------------------------

@@ -1,0 +1,171 @@
+-- Engine security posture (SPEC 4, STYLE): engine trigger functions and
+-- operator actions are SECURITY DEFINER, owned by their engine role, with
+-- search_path pinned to pg_catalog, pg_temp, and executable only by the roles
+-- meant to call them; their internal helpers belong to the same engine role
+-- and nobody else may call them; the worker API runs with the caller's
+-- rights. The engine triggers exist, fire per statement with transition
+-- tables, and in the order their names say.
+BEGIN;
+
+-- By name: every overload is checked, so a signature change keeps the checks.
+CREATE TEMP TABLE fns (
+    schema_name name, function_name name, owner name, definer boolean, executors text[], what text
+) ON COMMIT DROP;
+INSERT INTO fns VALUES
+    -- IncidentEngine
+    ('incidents', 'tg_runs__open_incidents', 'aos_incident_engine', TRUE, '{}', 'IncidentEngine trigger function'),
+    ('incidents', '_open_incidents', 'aos_incident_engine', FALSE, '{}', 'IncidentEngine core'),
+    ('incidents', 'acknowledge', 'aos_incident_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
+    ('incidents', 'resolve', 'aos_incident_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
+    ('incidents', 'add_evidence', 'aos_incident_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
+    ('incidents', '_lock_incident', 'aos_incident_engine', FALSE, '{}', 'action helper'),
+    ('incidents', '_require_actor', 'aos_incident_engine', FALSE, '{}', 'action helper'),
+    ('incidents', '_record_action', 'aos_incident_engine', FALSE, '{}', 'action helper'),
+    -- PolicyProposalEngine
+    ('policies', 'tg_incidents__propose', 'aos_proposal_engine', TRUE, '{}', 'PolicyProposalEngine trigger function'),
+    ('policies', 'approve_proposal', 'aos_proposal_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
+    ('policies', 'reject_proposal', 'aos_proposal_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
+    ('policies', '_lock_proposal', 'aos_proposal_engine', FALSE, '{}', 'action helper'),
+    ('policies', '_review_proposal', 'aos_proposal_engine', FALSE, '{}', 'action helper'),
+    -- PolicyEngine
+    ('policies', 'tg_runs__enforce', 'aos_policy_engine', TRUE, '{}', 'PolicyEngine trigger function'),
+    ('policies', 'tg_policy_proposals__create_rule', 'aos_policy_engine', TRUE, '{}', 'PolicyEngine trigger function'),
+    ('policies', '_enforce', 'aos_policy_engine', FALSE, '{}', 'PolicyEngine core'),
+    ('policies', 'create_rule', 'aos_policy_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
+    ('policies', 'retire_rule', 'aos_policy_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
+    -- the worker API: the caller's own rights
+    ('activity', 'start_run', 'aos_owner', FALSE, '{aos_scenario,aos_worker}', 'worker API'),
+    ('activity', 'record_step', 'aos_owner', FALSE, '{aos_scenario,aos_worker}', 'worker API'),
+    ('activity', 'finish_run', 'aos_owner', FALSE, '{aos_scenario,aos_worker}', 'worker API'),
+    -- the transition guard
+    ('activity', 'tg_runs__check_transition', 'aos_owner', FALSE, '{}', 'run transition guard'),
+    -- the outbox publisher: runs at commit as whoever commits, so it is the owner's
+    -- (a trigger function needs no EXECUTE grant to fire; a WHEN condition's function does)
+    ('aos', 'tg_events__track', 'aos_owner', FALSE, '{}', 'outbox seq tracker'),
+    ('aos', 'first_event_of_transaction', 'aos_owner', FALSE,
+     '{aos_incident_engine,aos_policy_engine,aos_proposal_engine}', 'outbox publisher WHEN condition'),
+    ('aos', 'tg_events__publish', 'aos_owner', TRUE, '{}', 'outbox publisher');
+
+-- Every overload of every listed function, with its name parts as pgTAP's
+-- function assertions take them.
+CREATE TEMP VIEW fn_parts AS
+SELECT f.*, p.oid::regprocedure AS fn,
+       ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) AS t)::name[] AS args,
+       (SELECT c FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%') AS search_path_setting
+FROM fns AS f
+JOIN pg_catalog.pg_namespace AS n ON n.nspname = f.schema_name
+JOIN pg_catalog.pg_proc AS p ON p.pronamespace = n.oid AND p.proname = f.function_name;
+
+CREATE TEMP TABLE trg (
+    schema_name name, table_name name, trigger_name name, func_schema name, func_name name,
+    on_insert boolean, on_update boolean, old_table boolean, new_table boolean, per_row boolean
+) ON COMMIT DROP;
+INSERT INTO trg VALUES
+    ('activity', 'runs', '_010_check_transition', 'activity', 'tg_runs__check_transition', FALSE, TRUE, TRUE, TRUE, FALSE),
+    ('activity', 'runs', '_100_policy_engine_insert', 'policies', 'tg_runs__enforce', TRUE, FALSE, FALSE, TRUE, FALSE),
+    ('activity', 'runs', '_100_policy_engine_update', 'policies', 'tg_runs__enforce', FALSE, TRUE, TRUE, TRUE, FALSE),
+    ('activity', 'runs', '_200_incident_engine_insert', 'incidents', 'tg_runs__open_incidents',
+     TRUE, FALSE, FALSE, TRUE, FALSE),
+    ('activity', 'runs', '_200_incident_engine_update', 'incidents', 'tg_runs__open_incidents',
+     FALSE, TRUE, TRUE, TRUE, FALSE),
+    ('incidents', 'incidents', '_100_proposal_engine', 'policies', 'tg_incidents__propose', TRUE, FALSE, FALSE, TRUE, FALSE),
+    ('policies', 'policy_proposals', '_100_policy_engine_rule_from_approval', 'policies',
+     'tg_policy_proposals__create_rule', FALSE, TRUE, TRUE, TRUE, FALSE),
+    ('aos', 'events', '_900_track', 'aos', 'tg_events__track', TRUE, FALSE, FALSE, TRUE, FALSE),
+    -- A constraint trigger is always FOR EACH ROW; its WHEN clause lets it fire once per transaction.
+    ('aos', 'events', '_910_publish', 'aos', 'tg_events__publish', TRUE, FALSE, FALSE, FALSE, TRUE);
+
+SELECT plan(
+    (SELECT count(*)::int FROM fns)
+    + (SELECT count(*)::int FROM fn_parts) * 4
+    + (SELECT count(*)::int FROM trg) * 2
+    + 4     -- firing order on activity.runs, the outbox publisher
+);
+
+-- ------------------------------------------------------------- functions
+SELECT has_function(f.schema_name, f.function_name, format('%s.%s (%s) exists', f.schema_name, f.function_name, f.what))
+FROM fns AS f ORDER BY f.schema_name, f.function_name;
+
+SELECT CASE WHEN f.definer
+    THEN is_definer(f.schema_name, f.function_name, f.args,
+                    format('%s (%s) is SECURITY DEFINER', f.fn, f.what))
+    ELSE isnt_definer(f.schema_name, f.function_name, f.args,
+                      format('%s (%s) is not SECURITY DEFINER: it runs with its caller''s rights', f.fn, f.what))
+    END
+FROM fn_parts AS f ORDER BY f.fn::text;
+
+SELECT function_owner_is(f.schema_name, f.function_name, f.args, f.owner,
+                         format('%s (%s) is owned by %s', f.fn, f.what, f.owner))
+FROM fn_parts AS f ORDER BY f.fn::text;
+
+SELECT is(f.search_path_setting, 'search_path=pg_catalog, pg_temp',
+          format('%s (%s) pins search_path to pg_catalog, pg_temp', f.fn, f.what))
+FROM fn_parts AS f ORDER BY f.fn::text;
+
+-- Who besides the owner (and superusers) may execute it, PUBLIC included.
+SELECT is(
+    ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+          FROM pg_catalog.pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
+          WHERE p.oid = f.fn AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+          ORDER BY 1),
+    f.executors,
+    format('%s (%s) is executable by %s only, not by PUBLIC', f.fn, f.what,
+           coalesce(nullif(array_to_string(f.executors, ', '), ''), 'its owner'))
+)
+FROM fn_parts AS f ORDER BY f.fn::text;
+
+-- -------------------------------------------------------------- triggers
+SELECT trigger_is(t.schema_name, t.table_name, t.trigger_name, t.func_schema, t.func_name,
+                  format('trigger %s on %s.%s calls %s.%s()', t.trigger_name, t.schema_name, t.table_name,
+                         t.func_schema, t.func_name))
+FROM trg AS t ORDER BY t.schema_name, t.table_name, t.trigger_name;
+
+-- tgtype bits: 1 row, 2 before, 4 insert, 8 delete, 16 update, 32 truncate, 64 instead.
+SELECT results_eq(
+    format($$SELECT tg.tgtype & 1 <> 0, tg.tgtype & (2 | 64) = 0, tg.tgtype & 4 <> 0, tg.tgtype & 16 <> 0,
+                    tg.tgtype & (8 | 32) = 0, tg.tgoldtable IS NOT NULL, tg.tgnewtable IS NOT NULL, tg.tgenabled
+             FROM pg_catalog.pg_trigger AS tg
+             WHERE tg.tgrelid = %L::regclass AND tg.tgname = %L$$,
+           format('%I.%I', t.schema_name, t.table_name), t.trigger_name),
+    format($$VALUES (%L::boolean, TRUE, %L::boolean, %L::boolean, TRUE, %L::boolean, %L::boolean, 'O'::"char")$$,
+           t.per_row, t.on_insert, t.on_update, t.old_table, t.new_table),
+    format('trigger %s on %s.%s is enabled, AFTER %s, FOR EACH %s, with %s', t.trigger_name,
+           t.schema_name, t.table_name, CASE WHEN t.on_insert THEN 'INSERT' ELSE 'UPDATE' END,
+           CASE WHEN t.per_row THEN 'ROW' ELSE 'STATEMENT' END,
+           CASE WHEN t.old_table THEN 'old and new transition tables'
+                WHEN t.new_table THEN 'a new transition table' ELSE 'no transition table' END)
+)
+FROM trg AS t ORDER BY t.schema_name, t.table_name, t.trigger_name;
+
+-- Triggers of one event fire in name order: the transition guard first, the
+-- PolicyEngine (which records what it prevented) before the IncidentEngine
+-- (which skips it).
+SELECT is(
+    ARRAY(SELECT tgname::text FROM pg_catalog.pg_trigger
+          WHERE tgrelid = 'activity.runs'::regclass AND NOT tgisinternal AND tgtype & 16 <> 0 ORDER BY tgname),
+    ARRAY['_010_check_transition', '_100_policy_engine_update', '_200_incident_engine_update'],
+    'UPDATE on activity.runs fires the transition guard, then the PolicyEngine, then the IncidentEngine'
+);
+SELECT is(
+    ARRAY(SELECT tgname::text FROM pg_catalog.pg_trigger
+          WHERE tgrelid = 'activity.runs'::regclass AND NOT tgisinternal AND tgtype & 4 <> 0 ORDER BY tgname),
+    ARRAY['_100_policy_engine_insert', '_200_incident_engine_insert'],
+    'INSERT (and COPY) on activity.runs fires the PolicyEngine, then the IncidentEngine'
+);
+SELECT is_empty(
+    $$SELECT tgname FROM pg_catalog.pg_trigger
+      WHERE tgrelid IN ('activity.runs'::regclass, 'incidents.incidents'::regclass,
+                        'policies.policy_proposals'::regclass, 'aos.events'::regclass)
+        AND NOT tgisinternal AND tgtype & 1 <> 0 AND tgname <> '_910_publish'$$,
+    'no row-level trigger on the tables the engines watch: every engine fires once per statement'
+);
+SELECT results_eq(
+    $$SELECT tgconstraint <> 0, tgdeferrable, tginitdeferred,
+             pg_catalog.pg_get_triggerdef(oid) LIKE '%WHEN (aos.first_event_of_transaction())%'
+      FROM pg_catalog.pg_trigger WHERE tgrelid = 'aos.events'::regclass AND tgname = '_910_publish'$$,
+    $$VALUES (TRUE, TRUE, TRUE, TRUE)$$,
+    'the outbox publisher is a constraint trigger, deferred to commit, queued once per transaction by its WHEN clause'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
