@@ -195,6 +195,26 @@ def lint(dsn: Optional[str] = DsnOption) -> None:
     raise typer.Exit(run_lint(_dsn(dsn)))
 
 
+@app.command()
+def watch(
+    since: Optional[int] = typer.Option(None, "--since", help="Replay events with seq greater than SEQ first."),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant's events."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Exit after this many events."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Follow the event outbox: one JSON line per event (seq, created_at, event, tenant_id, id, payload).
+
+    Without --since only new events are printed; with it, a listener that was away replays what it missed.
+
+    Example: aosdb watch --since 0 --tenant acme
+    """
+    from aosdb.events import watch as follow
+
+    if since is not None and since < 0:
+        raise AosdbError("--since must be 0 or more")
+    follow(_dsn(dsn), since, tenant, lambda line: typer.echo(line), limit)
+
+
 def main() -> None:
     try:
         app()
