@@ -8,13 +8,14 @@ PYTEST := $(VENV)/bin/pytest
 # Debian packages: the PostgreSQL 15 server and the test and lint tools.
 APT_PACKAGES := postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-plpgsql-check
 
-.PHONY: help setup system-packages run test pgtap pytest lint db-start db-stop clean
+.PHONY: help setup system-packages run test pgtap pytest lint bench db-start db-stop clean
 
 help:
 	@echo "make run    set up, start the embedded database, migrate, show what exists"
 	@echo "make test   set up, then pg_prove, pytest and lint, each printing its summary"
 	@echo "make setup  install missing Debian packages and the .venv (idempotent)"
 	@echo "make lint   sqlfluff, squawk and plpgsql_check"
+	@echo "make bench  ingest benchmark: engines on versus bare tables (SPEC section 11)"
 
 setup: system-packages $(VENV)/.installed
 
@@ -63,6 +64,9 @@ pytest: setup
 
 lint: db-start
 	$(AOSDB) lint
+
+bench: db-start
+	$(VENV)/bin/python bench/ingest.py
 
 clean: db-stop
 	rm -rf .aosdb
