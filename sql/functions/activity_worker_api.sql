@@ -46,6 +46,26 @@ COMMENT ON FUNCTION activity._non_negative(jsonb, text) IS
     'Input validation helper: the number under p_key, null when absent; raises 22023 when negative or not a number.';
 GRANT EXECUTE ON FUNCTION activity._non_negative(jsonb, text) TO aos_worker, aos_scenario;
 
+-- Reads a non-negative whole number (tokens, attempts, retries, milliseconds),
+-- or null when absent: 1.5 attempts is an error, not a rounding.
+CREATE OR REPLACE FUNCTION activity._non_negative_count(p_object jsonb, p_key text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_value numeric := activity._non_negative(p_object, p_key);
+BEGIN
+    IF v_value <> trunc(v_value) THEN
+        RAISE EXCEPTION '% must be a whole number, got %', p_key, v_value USING ERRCODE = '22023';
+    END IF;
+    RETURN v_value;
+END
+$fn$;
+COMMENT ON FUNCTION activity._non_negative_count(jsonb, text) IS
+    'Input validation helper: the whole number under p_key, null when absent; raises 22023 when negative, fractional '
+    'or not a number.';
+GRANT EXECUTE ON FUNCTION activity._non_negative_count(jsonb, text) TO aos_worker, aos_scenario;
+
 CREATE OR REPLACE FUNCTION activity.start_run(
     p_tenant_id text, p_run_id text, p_agent_id text, p_goal text, p_options jsonb DEFAULT '{}'
 ) RETURNS uuid
@@ -67,12 +87,12 @@ BEGIN
     INSERT INTO activity.runs (tenant_id, run_id, agent_id, goal, status, attempts, started_at,
                                is_synthetic, synthetic_scenario_id)
     VALUES (p_tenant_id, p_run_id, p_agent_id, p_goal, v_status,
-            coalesce(activity._non_negative(p_options, 'attempts')::integer, 1),
+            coalesce(activity._non_negative_count(p_options, 'attempts')::integer, 1),
             CASE WHEN v_status = 'running' THEN coalesce((p_options ->> 'started_at')::timestamptz, now()) END,
             coalesce((p_options ->> 'is_synthetic')::boolean, p_options ? 'synthetic_scenario_id'),
             p_options ->> 'synthetic_scenario_id')
     RETURNING id INTO v_id;
-    IF p_options ? 'trace_id' THEN
+    IF (p_options ->> 'trace_id') IS NOT NULL THEN
         INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id, is_synthetic, synthetic_scenario_id)
         VALUES (p_tenant_id, p_options ->> 'trace_id', p_run_id,
                 coalesce((p_options ->> 'is_synthetic')::boolean, p_options ? 'synthetic_scenario_id'),
@@ -131,8 +151,8 @@ BEGIN
     VALUES (p_tenant_id, v_trace_id, v_index, p_step ->> 'skill_name', p_step ->> 'status', p_step ->> 'outcome_code',
             coalesce(p_step -> 'params', '{}'),
             coalesce(activity._non_negative(p_step, 'cost_usd'), 0),
-            activity._non_negative(p_step, 'duration_ms')::bigint,
-            coalesce(activity._non_negative(p_step, 'retry_count')::integer, 0),
+            activity._non_negative_count(p_step, 'duration_ms'),
+            coalesce(activity._non_negative_count(p_step, 'retry_count')::integer, 0),
             coalesce((p_step ->> 'occurred_at')::timestamptz, now()),
             v_run.is_synthetic, v_run.synthetic_scenario_id);
     RETURN v_index;
@@ -161,8 +181,8 @@ BEGIN
         RAISE EXCEPTION 'a run finishes succeeded, failed, halted or aborted, not %', p_status USING ERRCODE = '22023';
     END IF;
     -- Validate the whole outcome first: a re-delivered report is checked too.
-    PERFORM activity._non_negative(p_outcome, k)
-    FROM unnest(ARRAY['input_tokens', 'output_tokens', 'estimated_cost_usd', 'attempts', 'duration_ms']) AS k;
+    PERFORM activity._non_negative(p_outcome, 'estimated_cost_usd'), activity._non_negative_count(p_outcome, k)
+    FROM unnest(ARRAY['input_tokens', 'output_tokens', 'attempts', 'duration_ms']) AS k;
     SELECT * INTO v_run FROM activity.runs WHERE tenant_id = p_tenant_id AND run_id = p_run_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'run % not found in tenant %', p_run_id, p_tenant_id USING ERRCODE = 'P0002';
@@ -178,13 +198,13 @@ BEGIN
         status = p_status,
         error_code = coalesce(p_outcome ->> 'error_code', error_code),
         error_message = coalesce(p_outcome ->> 'error_message', error_message),
-        input_tokens = coalesce(activity._non_negative(p_outcome, 'input_tokens')::bigint, input_tokens),
-        output_tokens = coalesce(activity._non_negative(p_outcome, 'output_tokens')::bigint, output_tokens),
+        input_tokens = coalesce(activity._non_negative_count(p_outcome, 'input_tokens'), input_tokens),
+        output_tokens = coalesce(activity._non_negative_count(p_outcome, 'output_tokens'), output_tokens),
         estimated_cost_usd = coalesce(activity._non_negative(p_outcome, 'estimated_cost_usd'), estimated_cost_usd),
-        attempts = coalesce(activity._non_negative(p_outcome, 'attempts')::integer, attempts),
+        attempts = coalesce(activity._non_negative_count(p_outcome, 'attempts')::integer, attempts),
         completed_at = v_completed_at,
         duration_ms = coalesce(
-            activity._non_negative(p_outcome, 'duration_ms')::bigint,
+            activity._non_negative_count(p_outcome, 'duration_ms'),
             (extract(EPOCH FROM v_completed_at - started_at) * 1000)::bigint)
     WHERE tenant_id = p_tenant_id AND id = v_run.id;
     UPDATE activity.aos_traces SET

@@ -122,6 +122,8 @@ SELECT set_eq(
               ('activity._require_keys(text,jsonb,text[])', 'aos_scenario', 'EXECUTE'),
               ('activity._non_negative(jsonb,text)', 'aos_worker', 'EXECUTE'),
               ('activity._non_negative(jsonb,text)', 'aos_scenario', 'EXECUTE'),
+              ('activity._non_negative_count(jsonb,text)', 'aos_worker', 'EXECUTE'),
+              ('activity._non_negative_count(jsonb,text)', 'aos_scenario', 'EXECUTE'),
               -- SPEC 8: the operator actions; aos_scenario may what aos_operator may.
               ('incidents.acknowledge(uuid,text)', 'aos_operator', 'EXECUTE'),
               ('incidents.acknowledge(uuid,text)', 'aos_scenario', 'EXECUTE'),
