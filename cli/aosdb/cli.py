@@ -195,6 +195,37 @@ def lint(dsn: Optional[str] = DsnOption) -> None:
     raise typer.Exit(run_lint(_dsn(dsn)))
 
 
+def _report_refresh(done: list[tuple[str, float, int]]) -> None:
+    for view, elapsed_ms, rows in done:
+        typer.echo(f"refreshed {view:<26} {rows:>9} rows in {elapsed_ms:9.1f} ms")
+
+
+@app.command("refresh")
+def refresh_views(
+    follow: bool = typer.Option(False, "--follow", help="Keep running: refresh again when events arrive."),
+    debounce: float = typer.Option(5.0, "--debounce", help="With --follow: at most one refresh per this many seconds."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Refresh the analytics views CONCURRENTLY and record each refresh in aos.view_refreshes.
+
+    With --follow it listens to aos_events and refreshes again, at most once per --debounce seconds
+    while changes keep arriving, until Ctrl-C.
+
+    Example: aosdb refresh --follow --debounce 10
+    """
+    from aosdb import refresh as views
+
+    if debounce < 0:
+        raise AosdbError("--debounce must be 0 or more")
+    if not follow:
+        _report_refresh(views.refresh(_dsn(dsn)))
+        return
+    try:
+        views.follow(_dsn(dsn), debounce, _report_refresh)
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
 @app.command()
 def watch(
     since: Optional[int] = typer.Option(None, "--since", help="Replay events with seq greater than SEQ first."),

@@ -7,7 +7,7 @@ from aosdb.db import connect
 
 DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
 CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposal_engine",
-                  "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario")
+                  "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant")
 
 
 def render(dsn: str) -> str:
@@ -25,8 +25,11 @@ def render(dsn: str) -> str:
         lines.append("schemas   " + (", ".join(s for s in DOMAIN_SCHEMAS if s in present) or "(none: run aosdb migrate)"))
         lines.append("tables")
         for schema, name, kind, rls in tables:
-            count = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
             kind_word = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}[kind]
+            if kind == "v":  # a tenant-filtered view has rows only for a reader with a tenant
+                lines.append(f"  {schema + '.' + name:<36} {kind_word}")
+                continue
+            count = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
             flags = " rls" if rls else ""
             lines.append(f"  {schema + '.' + name:<36} {kind_word:<18} {count:>8} rows{flags}")
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",

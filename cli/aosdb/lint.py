@@ -53,14 +53,26 @@ def _sqlfluff(files: list[Path]) -> bool:
     return proc.returncode == 0
 
 
+def _transactional(path: Path) -> bool:
+    """yoyo runs a migration in a transaction unless its header says `-- transactional: false`."""
+    return "-- transactional: false" not in path.read_text(encoding="utf-8").split("\n\n", 1)[0]
+
+
 def _squawk(files: list[Path], excluded: list[str], label: str) -> bool:
-    cmd = [_tool("squawk"), "--pg-version=15.0", "--assume-in-transaction", "--reporter", "gcc",
-           "--exclude", ",".join(excluded), *map(str, files)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        print(proc.stdout + proc.stderr, end="")
-    print(f"squawk: {'clean' if proc.returncode == 0 else 'violations found'} ({len(files)} {label})")
-    return proc.returncode == 0
+    ok = True
+    # Lint each file as yoyo will run it: inside a transaction or not.
+    for in_transaction in (True, False):
+        group = [f for f in files if _transactional(f) == in_transaction]
+        if not group:
+            continue
+        cmd = [_tool("squawk"), "--pg-version=15.0", "--reporter", "gcc", "--exclude", ",".join(excluded),
+               *(["--assume-in-transaction"] if in_transaction else []), *map(str, group)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print(proc.stdout + proc.stderr, end="")
+            ok = False
+    print(f"squawk: {'clean' if ok else 'violations found'} ({len(files)} {label})")
+    return ok
 
 
 def _plpgsql_check(dsn: str) -> bool:

@@ -142,7 +142,7 @@ CREATE TABLE incidents.incident_events (
     event_type text NOT NULL,
     actor text NOT NULL,
     details jsonb NOT NULL DEFAULT '{}',
-    created_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT incident_events_pkey PRIMARY KEY (tenant_id, id),
@@ -164,7 +164,8 @@ COMMENT ON COLUMN incidents.incident_events.incident_id IS 'Incident the event b
 COMMENT ON COLUMN incidents.incident_events.event_type IS 'detected, acknowledged, resolved or evidence_added.';
 COMMENT ON COLUMN incidents.incident_events.actor IS 'Who caused the event: an engine name or an operator.';
 COMMENT ON COLUMN incidents.incident_events.details IS 'Event details (a JSON object).';
-COMMENT ON COLUMN incidents.incident_events.created_at IS 'When the event happened.';
+COMMENT ON COLUMN incidents.incident_events.created_at IS
+    'When the event happened (clock time, so events of one transaction keep their order).';
 COMMENT ON COLUMN incidents.incident_events.is_synthetic IS 'True for effects of an SDSR scenario.';
 COMMENT ON COLUMN incidents.incident_events.synthetic_scenario_id IS
     'Scenario the event stems from; implies is_synthetic.';
@@ -187,7 +188,7 @@ CREATE TABLE incidents.incident_evidence (
     run_id text,
     recovery_executed boolean NOT NULL DEFAULT FALSE,
     payload jsonb NOT NULL DEFAULT '{}',
-    created_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     is_synthetic boolean NOT NULL DEFAULT FALSE,
     synthetic_scenario_id text,
     CONSTRAINT incident_evidence_pkey PRIMARY KEY (tenant_id, id),
@@ -213,7 +214,8 @@ COMMENT ON COLUMN incidents.incident_evidence.run_id IS
 COMMENT ON COLUMN incidents.incident_evidence.recovery_executed IS
     'True when the evidence records a recovery action that was executed.';
 COMMENT ON COLUMN incidents.incident_evidence.payload IS 'The evidence itself (a JSON object).';
-COMMENT ON COLUMN incidents.incident_evidence.created_at IS 'When the evidence was added.';
+COMMENT ON COLUMN incidents.incident_evidence.created_at IS
+    'When the evidence was added (clock time, so evidence of one transaction keeps its order).';
 COMMENT ON COLUMN incidents.incident_evidence.is_synthetic IS 'True for effects of an SDSR scenario.';
 COMMENT ON COLUMN incidents.incident_evidence.synthetic_scenario_id IS
     'Scenario the evidence stems from; implies is_synthetic.';

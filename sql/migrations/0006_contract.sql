@@ -33,7 +33,7 @@ CREATE TABLE aos.contract_tables (
     tenant_scoped boolean NOT NULL,
     CONSTRAINT contract_tables_pkey PRIMARY KEY (schema_name, table_name),
     CONSTRAINT contract_tables_domain_fk FOREIGN KEY (domain) REFERENCES aos.contract_domains (domain),
-    CONSTRAINT contract_tables_kind_valid CHECK (kind IN ('table', 'reference', 'materialized_view', 'outbox'))
+    CONSTRAINT contract_tables_kind_valid CHECK (kind IN ('table', 'reference', 'materialized_view', 'view', 'outbox'))
 );
 COMMENT ON TABLE aos.contract_tables IS
     'Contract: which domain owns which table or view. Only the owning domain''s engines and roles may write it.';
@@ -41,7 +41,8 @@ COMMENT ON COLUMN aos.contract_tables.schema_name IS 'Schema of the table.';
 COMMENT ON COLUMN aos.contract_tables.table_name IS 'Table or view name.';
 COMMENT ON COLUMN aos.contract_tables.domain IS 'Owning domain.';
 COMMENT ON COLUMN aos.contract_tables.kind IS
-    'table (domain data), reference (shared seeded data), materialized_view (analytics) or outbox (events every engine appends to).';
+    'table (domain data), reference (shared seeded data), materialized_view (analytics), view (tenant-filtered view of '
+    'an analytics view) or outbox (events every engine appends to).';
 COMMENT ON COLUMN aos.contract_tables.tenant_scoped IS
     'True when rows belong to a tenant: tenant-first keys and row-level security.';
 

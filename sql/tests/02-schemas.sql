@@ -1,6 +1,6 @@
 -- The five schemas, their owner, and who may look inside which (migrations
--- 0002 and 0007): USAGE on aos for everyone, on each domain schema only for
--- the roles that work in it, CREATE for nobody but the owner.
+-- 0002, 0007 and 0008): USAGE on aos for everyone, on each domain schema only
+-- for the roles that work in it, CREATE for nobody but the owner.
 BEGIN;
 
 CREATE TEMP TABLE expected_schema_privs (schema_name name, role_name name, privs text[]) ON COMMIT DROP;
@@ -9,7 +9,7 @@ SELECT s.schema_name, r.role_name, coalesce(g.privs, '{}')
 FROM (VALUES ('aos'), ('activity'), ('incidents'), ('policies'), ('api')) AS s (schema_name)
 CROSS JOIN (VALUES
     ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario')
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario')
 ) AS r (role_name)
 LEFT JOIN (VALUES
     -- aos: granted to PUBLIC, so every role has it.
@@ -20,6 +20,7 @@ LEFT JOIN (VALUES
     ('aos', 'aos_operator', '{USAGE}'),
     ('aos', 'aos_api', '{USAGE}'),
     ('aos', 'aos_bi', '{USAGE}'),
+    ('aos', 'aos_bi_tenant', '{USAGE}'),
     ('aos', 'aos_scenario', '{USAGE}'),
     ('activity', 'aos_worker', '{USAGE}'),
     ('activity', 'aos_policy_engine', '{USAGE}'),
@@ -39,6 +40,14 @@ LEFT JOIN (VALUES
     ('policies', 'aos_policy_engine', '{USAGE}'),
     ('policies', 'aos_operator', '{USAGE}'),
     ('policies', 'aos_scenario', '{USAGE}'),
+    -- 0008: the api facades run as the caller, so aos_api reads the domain
+    -- tables of SPEC 6.2 (and the tenant-filtered views) itself; tenant BI
+    -- reads the tenant-filtered analytics views of activity and incidents.
+    ('activity', 'aos_api', '{USAGE}'),
+    ('incidents', 'aos_api', '{USAGE}'),
+    ('policies', 'aos_api', '{USAGE}'),
+    ('activity', 'aos_bi_tenant', '{USAGE}'),
+    ('incidents', 'aos_bi_tenant', '{USAGE}'),
     ('api', 'aos_api', '{USAGE}')
 ) AS g (schema_name, role_name, privs) ON g.schema_name = s.schema_name AND g.role_name = r.role_name;
 

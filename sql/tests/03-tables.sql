@@ -1,7 +1,9 @@
 -- Every table of SPEC section 3 (and the contract tables of 3.5, the outbox
--- of section 7): exactly these tables, exactly these columns with these types
--- and nullability, tenant-first primary keys, the unique keys, and the
--- defaults the SPEC names.
+-- of section 7, the read side's bookkeeping of 6.1): exactly these tables,
+-- exactly these columns with these types and nullability, tenant-first
+-- primary keys, the unique keys, and the defaults the SPEC names. The
+-- analytics views of SPEC 6.1 and their tenant-filtered views are not tables:
+-- they are enumerated on their own, with exactly their columns and types.
 BEGIN;
 
 CREATE TEMP TABLE expected_columns (
@@ -210,7 +212,84 @@ INSERT INTO expected_columns VALUES
     ('aos', 'contract_facades', 'domain', 'text', TRUE),
     ('aos', 'contract_facade_reads', 'function_name', 'text', TRUE),
     ('aos', 'contract_facade_reads', 'schema_name', 'text', TRUE),
-    ('aos', 'contract_facade_reads', 'table_name', 'text', TRUE);
+    ('aos', 'contract_facade_reads', 'table_name', 'text', TRUE),
+
+    -- SPEC 6.1: aosdb refresh records when, how long and how many rows (0008).
+    ('aos', 'view_refreshes', 'id', 'bigint', TRUE),
+    ('aos', 'view_refreshes', 'view_name', 'text', TRUE),
+    ('aos', 'view_refreshes', 'refreshed_at', 'timestamp with time zone', TRUE),
+    ('aos', 'view_refreshes', 'duration_ms', 'numeric(12,3)', TRUE),
+    ('aos', 'view_refreshes', 'row_count', 'bigint', TRUE),
+    ('aos', 'view_refreshes', 'concurrent', 'boolean', TRUE),
+
+    -- The tenant of each tenant-facing BI login (0008).
+    ('aos', 'bi_logins', 'login', 'name', TRUE),
+    ('aos', 'bi_logins', 'tenant_id', 'text', TRUE),
+    ('aos', 'bi_logins', 'created_at', 'timestamp with time zone', TRUE);
+
+-- SPEC 6.1: the analytics views (materialized) with the columns the SPEC
+-- names and the few more they offer, and the tenant-filtered views (plain
+-- views, 0008) that show exactly the same columns to tenant-scoped readers.
+-- View columns carry no NOT NULL or defaults, so only names and types count.
+CREATE TEMP TABLE expected_view_columns (
+    schema_name name, view_name name, relkind "char", column_name name, type_name text
+) ON COMMIT DROP;
+INSERT INTO expected_view_columns
+SELECT 'activity', v.view_name, v.relkind, c.column_name, c.type_name
+FROM (VALUES ('v_runs_o2'::name, 'm'::"char"), ('v_runs_o2_tenant', 'v')) AS v (view_name, relkind)
+CROSS JOIN (VALUES
+    ('run_id'::name, 'text'),
+    ('tenant_id', 'text'),
+    ('run_uuid', 'uuid'),
+    ('agent_id', 'text'),
+    ('status', 'text'),
+    ('state', 'text'),
+    ('error_code', 'text'),
+    ('created_at', 'timestamp with time zone'),
+    ('started_at', 'timestamp with time zone'),
+    ('completed_at', 'timestamp with time zone'),
+    ('duration_ms', 'bigint'),
+    ('input_tokens', 'bigint'),
+    ('output_tokens', 'bigint'),
+    ('total_tokens', 'bigint'),
+    ('estimated_cost_usd', 'numeric(12,6)'),
+    ('trace_count', 'bigint'),
+    ('step_count', 'bigint'),
+    ('error_step_count', 'bigint'),
+    ('retry_count', 'bigint'),
+    ('step_cost_usd', 'numeric'),
+    ('policy_violation', 'boolean'),
+    ('is_synthetic', 'boolean'),
+    ('synthetic_scenario_id', 'text')
+) AS c (column_name, type_name)
+UNION ALL
+SELECT 'incidents', v.view_name, v.relkind, c.column_name, c.type_name
+FROM (VALUES ('v_incidents_o2'::name, 'm'::"char"), ('v_incidents_o2_tenant', 'v')) AS v (view_name, relkind)
+CROSS JOIN (VALUES
+    ('incident_id'::name, 'uuid'),
+    ('tenant_id', 'text'),
+    ('severity', 'text'),
+    ('lifecycle_state', 'text'),
+    ('topic', 'text'),
+    ('category', 'text'),
+    ('error_code', 'text'),
+    ('cause_type', 'text'),
+    ('title', 'text'),
+    ('source_run_id', 'text'),
+    ('first_seen_at', 'timestamp with time zone'),
+    ('last_seen_at', 'timestamp with time zone'),
+    ('event_count', 'bigint'),
+    ('evidence_count', 'bigint'),
+    ('recovery_attempted', 'boolean'),
+    ('recurrence_count', 'bigint'),
+    ('time_to_resolution_ms', 'bigint'),
+    ('acknowledged_at', 'timestamp with time zone'),
+    ('resolved_at', 'timestamp with time zone'),
+    ('resolved_by', 'text'),
+    ('resolution_method', 'text'),
+    ('is_synthetic', 'boolean'),
+    ('synthetic_scenario_id', 'text')
+) AS c (column_name, type_name);
 
 -- Primary keys: tenant first on every tenant table (SPEC 3.1).
 CREATE TEMP TABLE expected_pks (schema_name name, table_name name, columns name[]) ON COMMIT DROP;
@@ -235,7 +314,17 @@ INSERT INTO expected_pks VALUES
     ('aos', 'contract_grants', '{role_name,schema_name,table_name,privilege}'),
     ('aos', 'contract_effects', '{cause,effect}'),
     ('aos', 'contract_facades', '{function_name}'),
-    ('aos', 'contract_facade_reads', '{function_name,schema_name,table_name}');
+    ('aos', 'contract_facade_reads', '{function_name,schema_name,table_name}'),
+    ('aos', 'view_refreshes', '{id}'),
+    -- A login maps to one tenant: keyed by the login, not tenant-first (see below).
+    ('aos', 'bi_logins', '{login}');
+
+-- Tables with a tenant_id column that are not keyed tenant-first, each with
+-- its reason. aos.bi_logins is the platform's map from a BI login to its
+-- tenant (like aos.tenants, reference data for the registry, not tenant
+-- data): a login must map to exactly one tenant, so the login alone is the key.
+CREATE TEMP TABLE keyed_otherwise (relation regclass) ON COMMIT DROP;
+INSERT INTO keyed_otherwise VALUES ('aos.bi_logins');
 
 CREATE TEMP TABLE expected_uniques (schema_name name, table_name name, columns name[], what text) ON COMMIT DROP;
 INSERT INTO expected_uniques VALUES
@@ -273,7 +362,12 @@ VALUES
     ('policies', 'default_guardrails', 'is_enabled', 'true'),
     ('aos', 'events', 'created_at', 'now()'),
     ('aos', 'events', 'payload', '{}'),
-    ('aos', 'events', 'tx_id', 'pg_current_xact_id()');
+    ('aos', 'events', 'tx_id', 'pg_current_xact_id()'),
+    ('aos', 'view_refreshes', 'refreshed_at', 'now()'),
+    ('aos', 'bi_logins', 'created_at', 'now()'),
+    -- append-only timelines take clock time, so rows of one transaction keep their order
+    ('incidents', 'incident_events', 'created_at', 'clock_timestamp()'),
+    ('incidents', 'incident_evidence', 'created_at', 'clock_timestamp()');
 
 SELECT plan(
     5
@@ -283,7 +377,10 @@ SELECT plan(
     + 1
     + (SELECT count(*)::int FROM expected_uniques)
     + (SELECT count(*)::int FROM expected_defaults)
-    + 4
+    + 5
+    + 5 * 2
+    + (SELECT count(DISTINCT (schema_name, view_name))::int FROM expected_view_columns)
+    + (SELECT count(*)::int FROM expected_view_columns)
 );
 
 -- Exactly these tables in each schema: an extra or a missing table fails.
@@ -333,8 +430,9 @@ SELECT is_empty(
     LEFT JOIN pg_catalog.pg_constraint AS pk ON pk.conrelid = c.oid AND pk.contype = 'p'
     WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND c.relkind IN ('r', 'p')
       AND (pk.oid IS NULL OR pk.conkey[1] <> a.attnum)
+      AND c.oid NOT IN (SELECT relation FROM keyed_otherwise)
     $$,
-    'every table with a tenant_id column has a primary key that starts with tenant_id'
+    'every table with a tenant_id column has a primary key that starts with tenant_id (but aos.bi_logins)'
 );
 
 SELECT col_is_unique(
@@ -358,6 +456,45 @@ SELECT is(
     'd',
     'aos.events.seq is GENERATED BY DEFAULT AS IDENTITY'
 );
+
+-- The refresh log is numbered by the database only.
+SELECT is(
+    (SELECT a.attidentity::text FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'aos.view_refreshes'::regclass AND a.attname = 'id'),
+    'a',
+    'aos.view_refreshes.id is GENERATED ALWAYS AS IDENTITY'
+);
+
+-- Exactly these materialized views and views in each schema.
+SELECT materialized_views_are(
+    s.schema_name,
+    coalesce((SELECT array_agg(DISTINCT v.view_name) FROM expected_view_columns AS v
+              WHERE v.schema_name = s.schema_name AND v.relkind = 'm'), '{}'),
+    format('schema %s has exactly the expected materialized views', s.schema_name)
+)
+FROM (VALUES ('aos'::name), ('activity'), ('incidents'), ('policies'), ('api')) AS s (schema_name)
+ORDER BY s.schema_name;
+
+SELECT views_are(
+    s.schema_name,
+    coalesce((SELECT array_agg(DISTINCT v.view_name) FROM expected_view_columns AS v
+              WHERE v.schema_name = s.schema_name AND v.relkind = 'v'), '{}'),
+    format('schema %s has exactly the expected views', s.schema_name)
+)
+FROM (VALUES ('aos'::name), ('activity'), ('incidents'), ('policies'), ('api')) AS s (schema_name)
+ORDER BY s.schema_name;
+
+SELECT columns_are(
+    schema_name, view_name, array_agg(column_name),
+    format('%s.%s has exactly the expected columns', schema_name, view_name)
+)
+FROM expected_view_columns GROUP BY schema_name, view_name ORDER BY schema_name, view_name;
+
+SELECT col_type_is(
+    schema_name, view_name, column_name, type_name,
+    format('%s.%s.%s is %s', schema_name, view_name, column_name, type_name)
+)
+FROM expected_view_columns ORDER BY schema_name, view_name, column_name;
 
 -- One incident per failed run: a partial unique index on llm_run incidents.
 SELECT index_is_unique('incidents', 'incidents', 'incidents_one_per_failed_run',

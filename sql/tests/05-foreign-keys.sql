@@ -47,6 +47,8 @@ INSERT INTO expected_fks VALUES
     ('prevention_records_tenant_fk', 'policies', 'prevention_records', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     -- So does every event of the outbox (SPEC 7).
     ('events_tenant_fk', 'aos', 'events', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
+    -- And every tenant-facing BI login maps to a registered tenant (0008).
+    ('bi_logins_tenant_fk', 'aos', 'bi_logins', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     -- The contract tables reference each other.
     ('contract_tables_domain_fk', 'aos', 'contract_tables', '{domain}', 'aos', 'contract_domains', '{domain}'),
     ('contract_links_from_fk', 'aos', 'contract_links', '{from_schema,from_table}',

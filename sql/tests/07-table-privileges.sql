@@ -1,8 +1,10 @@
--- The privilege matrix of SPEC section 4, written out: for each of the eight
--- non-owner roles and each table of aos, activity, incidents and policies,
--- exactly these table privileges (none where not listed). aos_owner owns
--- every table instead. Column privileges: only UPDATE (policy_violation) on
--- activity.runs for the PolicyEngine.
+-- The privilege matrix of SPEC section 4, written out: for each of the nine
+-- non-owner roles and each table, materialized view and view of aos,
+-- activity, incidents and policies, exactly these table privileges (none
+-- where not listed). aos_owner owns every relation instead. Column
+-- privileges: only UPDATE (policy_violation) on activity.runs for the
+-- PolicyEngine. The readers (aos_api, aos_bi, aos_bi_tenant) hold SELECT and
+-- nothing else, anywhere.
 BEGIN;
 
 CREATE TEMP TABLE expected_table_privs (schema_name name, table_name name, role_name name, privs text[])
@@ -17,11 +19,16 @@ FROM (VALUES
     ('incidents', 'failure_classes'), ('incidents', 'incidents'), ('incidents', 'incident_events'),
     ('incidents', 'incident_evidence'),
     ('policies', 'default_guardrails'), ('policies', 'policy_proposals'), ('policies', 'policy_rules'),
-    ('policies', 'prevention_records')
+    ('policies', 'prevention_records'),
+    -- The read side (0008, sql/views): the refresh log, the BI login map, the
+    -- analytics views and their tenant-filtered views.
+    ('aos', 'view_refreshes'), ('aos', 'bi_logins'),
+    ('activity', 'v_runs_o2'), ('activity', 'v_runs_o2_tenant'),
+    ('incidents', 'v_incidents_o2'), ('incidents', 'v_incidents_o2_tenant')
 ) AS t (schema_name, table_name)
 CROSS JOIN (VALUES
     ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario')
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario')
 ) AS r (role_name)
 LEFT JOIN (VALUES
     -- The WorkerRunner (and the scenario runner, which may do what it may)
@@ -65,9 +72,34 @@ LEFT JOIN (VALUES
     -- created for the proposal.
     ('activity', 'runs', 'aos_incident_engine', '{SELECT}'),
     ('policies', 'prevention_records', 'aos_incident_engine', '{SELECT}'),
-    ('policies', 'policy_rules', 'aos_proposal_engine', '{SELECT}')
-    -- aos_operator, aos_api and aos_bi hold no table privilege: they act
-    -- through functions (and, for BI, the analytics views).
+    ('policies', 'policy_rules', 'aos_proposal_engine', '{SELECT}'),
+    -- aos_operator holds no table privilege: it acts through functions.
+    -- SPEC 6.2 (0008): the api facades run as the caller (SECURITY INVOKER,
+    -- STABLE), so aos_api reads what the facades may read, through row-level
+    -- security (its own tenant), and writes nothing: not the steps, the
+    -- reference tables, the registry, the outbox or the analytics views
+    -- themselves (only their tenant-filtered views).
+    ('activity', 'runs', 'aos_api', '{SELECT}'),
+    ('activity', 'aos_traces', 'aos_api', '{SELECT}'),
+    ('incidents', 'incidents', 'aos_api', '{SELECT}'),
+    ('incidents', 'incident_events', 'aos_api', '{SELECT}'),
+    ('incidents', 'incident_evidence', 'aos_api', '{SELECT}'),
+    ('policies', 'policy_proposals', 'aos_api', '{SELECT}'),
+    ('policies', 'policy_rules', 'aos_api', '{SELECT}'),
+    ('policies', 'prevention_records', 'aos_api', '{SELECT}'),
+    ('activity', 'v_runs_o2_tenant', 'aos_api', '{SELECT}'),
+    ('incidents', 'v_incidents_o2_tenant', 'aos_api', '{SELECT}'),
+    -- The tenant-filtered views find their reader's tenant in aos.bi_logins
+    -- (aos.reader_tenant(), as the caller; row-level security: own row only).
+    ('aos', 'bi_logins', 'aos_api', '{SELECT}'),
+    ('aos', 'bi_logins', 'aos_bi_tenant', '{SELECT}'),
+    -- SPEC 6.1: BI reads the analytics views (every tenant) and when they
+    -- were refreshed; tenant BI only the tenant-filtered views.
+    ('activity', 'v_runs_o2', 'aos_bi', '{SELECT}'),
+    ('incidents', 'v_incidents_o2', 'aos_bi', '{SELECT}'),
+    ('aos', 'view_refreshes', 'aos_bi', '{SELECT}'),
+    ('activity', 'v_runs_o2_tenant', 'aos_bi_tenant', '{SELECT}'),
+    ('incidents', 'v_incidents_o2_tenant', 'aos_bi_tenant', '{SELECT}')
 ) AS g (schema_name, table_name, role_name, privs)
     ON (g.schema_name, g.table_name, g.role_name) = (t.schema_name, t.table_name, r.role_name);
 
@@ -76,7 +108,7 @@ SELECT plan(
     + (SELECT count(*)::int FROM expected_table_privs)
     + (SELECT count(*)::int FROM pg_catalog.pg_attribute
        WHERE attrelid = 'activity.runs'::regclass AND attnum > 0 AND NOT attisdropped)
-    + 4
+    + 5
 );
 
 SELECT set_eq(
@@ -86,7 +118,7 @@ SELECT set_eq(
     WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
     $$,
     'SELECT DISTINCT schema_name, table_name FROM expected_table_privs',
-    'the privilege matrix covers exactly the tables of aos, activity, incidents and policies'
+    'the privilege matrix covers exactly the tables and views of aos, activity, incidents and policies'
 );
 
 SELECT table_privs_are(
@@ -158,6 +190,23 @@ SELECT is_empty(
       AND NOT has_table_privilege('aos_operator', c.oid, p.privilege)
     $$,
     'aos_scenario holds no table privilege that neither aos_worker nor aos_operator holds'
+);
+
+-- SPEC 4: aos_api writes nothing, BI only reads: catalog-wide, so a grant
+-- added later, in any of the five schemas, is held to it too.
+SELECT is_empty(
+    $$
+    SELECT r.role_name, c.oid::regclass, p.privilege
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    CROSS JOIN (VALUES ('aos_api'), ('aos_bi'), ('aos_bi_tenant')) AS r (role_name)
+    CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS p (privilege)
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND (has_table_privilege(r.role_name, c.oid, p.privilege)
+           OR (p.privilege IN ('INSERT', 'UPDATE', 'REFERENCES')
+               AND has_any_column_privilege(r.role_name, c.oid, p.privilege)))
+    $$,
+    'aos_api, aos_bi and aos_bi_tenant hold no privilege but SELECT on any table or view of the five schemas'
 );
 
 SELECT * FROM finish();

@@ -15,15 +15,29 @@ INSERT INTO public_functions VALUES
     ('aos', 'current_tenant', '{}'),
     ('policies', 'rule_conditions_valid', '{text,jsonb}');
 
-CREATE TEMP TABLE nine_roles (role_name name) ON COMMIT DROP;
-INSERT INTO nine_roles VALUES
+CREATE TEMP TABLE group_roles (role_name name) ON COMMIT DROP;
+INSERT INTO group_roles VALUES
     ('aos_owner'), ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario');
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario');
+
+-- SPEC 6.2: the eight facades, each STABLE and returning jsonb.
+CREATE TEMP TABLE facades (schema_name name, function_name name, args name[]) ON COMMIT DROP;
+INSERT INTO facades VALUES
+    ('api', 'activity_runs', '{jsonb,integer,integer}'),
+    ('api', 'activity_run', '{text}'),
+    ('api', 'activity_run_evidence', '{text}'),
+    ('api', 'incidents', '{jsonb,integer,integer}'),
+    ('api', 'incident', '{uuid}'),
+    ('api', 'incident_evidence', '{uuid}'),
+    ('api', 'policy_proposals', '{jsonb,integer,integer}'),
+    ('api', 'policy_proposal', '{uuid}');
 
 SELECT plan(
     6
-    + (SELECT count(*)::int FROM public_functions) * (2 + (SELECT count(*)::int FROM nine_roles))
+    + (SELECT count(*)::int FROM public_functions) * (2 + (SELECT count(*)::int FROM group_roles))
     + 5
+    + (SELECT count(*)::int FROM facades) * 3
+    + 3
 );
 
 -- SPEC 4: every object belongs to aos_owner, except that each engine role
@@ -147,7 +161,29 @@ SELECT set_eq(
               ('aos.first_event_of_transaction()', 'aos_proposal_engine', 'EXECUTE'),
               ('aos.first_event_of_transaction()', 'aos_policy_engine', 'EXECUTE'),
               ('policies.like_patterns(jsonb)', 'aos_policy_engine', 'EXECUTE'),
-              ('policies.matches_any(text,jsonb)', 'aos_policy_engine', 'EXECUTE') $$,
+              ('policies.matches_any(text,jsonb)', 'aos_policy_engine', 'EXECUTE'),
+              -- SPEC 6.2: the eight facades and the helpers they call as the
+              -- caller (SECURITY INVOKER), for aos_api alone.
+              ('api.activity_runs(jsonb,integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api.activity_run(text)', 'aos_api', 'EXECUTE'),
+              ('api.activity_run_evidence(text)', 'aos_api', 'EXECUTE'),
+              ('api.incidents(jsonb,integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api.incident(uuid)', 'aos_api', 'EXECUTE'),
+              ('api.incident_evidence(uuid)', 'aos_api', 'EXECUTE'),
+              ('api.policy_proposals(jsonb,integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api.policy_proposal(uuid)', 'aos_api', 'EXECUTE'),
+              ('api._run(text)', 'aos_api', 'EXECUTE'),
+              ('api._run_traces(text)', 'aos_api', 'EXECUTE'),
+              ('api._incident(uuid)', 'aos_api', 'EXECUTE'),
+              ('api._check_filters(jsonb,text[])', 'aos_api', 'EXECUTE'),
+              ('api._text_filter(jsonb,text,text[])', 'aos_api', 'EXECUTE'),
+              ('api._bool_filter(jsonb,text)', 'aos_api', 'EXECUTE'),
+              ('api._time_filter(jsonb,text)', 'aos_api', 'EXECUTE'),
+              ('api._check_page(integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api._envelope(jsonb,bigint,integer,integer)', 'aos_api', 'EXECUTE'),
+              -- 0008: the tenant-filtered views call it as their reader.
+              ('aos.reader_tenant()', 'aos_api', 'EXECUTE'),
+              ('aos.reader_tenant()', 'aos_bi_tenant', 'EXECUTE') $$,
     'the function grants of the five schemas are exactly the listed EXECUTE grants'
 );
 
@@ -162,7 +198,7 @@ SELECT function_privs_are(
     f.schema_name, f.function_name, f.args, r.role_name, '{EXECUTE}',
     format('%s may execute %s.%s(%s)', r.role_name, f.schema_name, f.function_name, array_to_string(f.args, ', '))
 )
-FROM public_functions AS f CROSS JOIN nine_roles AS r ORDER BY f.function_name, r.role_name;
+FROM public_functions AS f CROSS JOIN group_roles AS r ORDER BY f.function_name, r.role_name;
 
 SELECT isnt_definer(schema_name, function_name, args,
     format('%s.%s runs as the caller (not SECURITY DEFINER)', schema_name, function_name))
@@ -190,6 +226,54 @@ SELECT ok(
     AND EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = 'policies.rule_conditions_valid(text,jsonb)'::regprocedure
             AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig)),
     'the two public functions pin search_path = pg_catalog, pg_temp'
+);
+
+-- SPEC 6.2: the facades are read-only and tenant-scoped. STABLE (PostgreSQL
+-- refuses a write inside), returning jsonb, and run as the caller (aos_api
+-- through row-level security), so they can never see another tenant.
+SELECT volatility_is(schema_name, function_name, args, 'stable',
+    format('%s.%s(%s) is STABLE', schema_name, function_name, array_to_string(args, ', ')))
+FROM facades ORDER BY function_name;
+
+SELECT function_returns(schema_name, function_name, args, 'jsonb',
+    format('%s.%s(%s) returns jsonb', schema_name, function_name, array_to_string(args, ', ')))
+FROM facades ORDER BY function_name;
+
+SELECT isnt_definer(schema_name, function_name, args,
+    format('%s.%s(%s) runs as the caller (not SECURITY DEFINER)', schema_name, function_name,
+           array_to_string(args, ', ')))
+FROM facades ORDER BY function_name;
+
+-- Catalog-wide for the api schema, helpers included: nothing there can write
+-- or run with another role's rights.
+SELECT is_empty(
+    $$
+    SELECT p.oid::regprocedure::text, p.provolatile, p.prosecdef, p.proowner::regrole::text
+    FROM pg_catalog.pg_proc AS p
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'api'
+      AND (p.provolatile = 'v' OR p.prosecdef OR p.proowner <> 'aos_owner'::regrole)
+    $$,
+    'no function of the api schema is VOLATILE or SECURITY DEFINER, and aos_owner owns them all'
+);
+
+-- 0008: the reader's tenant, for the tenant-filtered views.
+SELECT ok(
+    EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+            WHERE p.oid = 'aos.reader_tenant()'::regprocedure
+              AND p.provolatile = 's' AND NOT p.prosecdef AND p.prorettype = 'text'::regtype
+              AND 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)),
+    'aos.reader_tenant() is STABLE, returns text, runs as the caller and pins search_path = pg_catalog, pg_temp'
+);
+
+SELECT set_eq(
+    $$
+    SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'api' AND p.proname NOT LIKE '\_%'
+    $$,
+    $$ SELECT format('%s.%s(%s)', schema_name, function_name, array_to_string(args, ',')) FROM facades $$,
+    'the api schema has no function but the eight facades and their _helpers'
 );
 
 SELECT * FROM finish();

@@ -1,7 +1,10 @@
 -- Row-level security is enabled on every tenant table, and each table has
 -- exactly two policies: a tenant isolation policy for everyone, keyed on
 -- aos.current_tenant(), and a "trusted" policy for the worker or engine roles
--- that must see every tenant. No tenant-scoped role is ever trusted.
+-- that must see every tenant. No tenant-scoped role is ever trusted. The one
+-- other table with row-level security is aos.bi_logins (0008), where each
+-- login sees only its own row; the refresh log aos.view_refreshes holds no
+-- tenant data and has none.
 BEGIN;
 
 CREATE TEMP TABLE expected_policies (schema_name name, table_name name, isolation name, trusted name,
@@ -42,6 +45,7 @@ SELECT plan(
     + 2
     + (SELECT count(*)::int * 5 FROM expected_policies)
     + 2
+    + 4
 );
 
 -- Data-driven from the contract: every tenant table (and the outbox) has RLS on.
@@ -125,6 +129,36 @@ SELECT is_empty(
     WHERE p.schemaname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND p.permissive <> 'PERMISSIVE'
     $$,
     'no restrictive policy exists (isolation relies on the permissive pair above)'
+);
+
+-- aos.bi_logins: a BI login may read its own mapping (aos.reader_tenant()
+-- reads it as the caller), never another login's. session_user, not
+-- current_user: SET ROLE cannot change it.
+SELECT set_eq(
+    $$
+    SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND c.relrowsecurity
+    $$,
+    $$ SELECT schema_name::text, table_name::text FROM expected_policies UNION ALL VALUES ('aos', 'bi_logins') $$,
+    'row-level security is enabled on exactly the tenant tables, the outbox and aos.bi_logins'
+);
+
+SELECT policies_are('aos', 'bi_logins', ARRAY['bi_logins_own_row'::name],
+    'aos.bi_logins has exactly the policy bi_logins_own_row');
+
+SELECT is(
+    (SELECT p.roles FROM pg_catalog.pg_policies AS p
+     WHERE (p.schemaname, p.tablename, p.policyname) = ('aos', 'bi_logins', 'bi_logins_own_row')),
+    '{public}'::name[],
+    'bi_logins_own_row applies to every role (PUBLIC)'
+);
+
+SELECT is(
+    (SELECT ARRAY[p.permissive, p.cmd, p.qual, p.with_check] FROM pg_catalog.pg_policies AS p
+     WHERE (p.schemaname, p.tablename, p.policyname) = ('aos', 'bi_logins', 'bi_logins_own_row')),
+    ARRAY['PERMISSIVE', 'SELECT', '(login = SESSION_USER)', NULL],
+    'bi_logins_own_row: SELECT only, the row of the session''s login only'
 );
 
 SELECT * FROM finish();

@@ -1,7 +1,10 @@
 -- Row-level security at work: a tenant-scoped caller (aos_scenario) sees and
 -- writes only the tenant of aos.current_tenant(), and with no tenant set its
 -- reads fail with 28000 instead of returning every tenant; the trusted worker
--- and engine roles see every tenant without one.
+-- and engine roles see every tenant without one. The readers of 0008 too:
+-- aos_api reads the tables and tenant-filtered views of its tenant only, a
+-- tenant BI login those of the tenant aos.bi_logins maps it to, and aos_bi
+-- every tenant's analytics.
 BEGIN;
 
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one'), ('t2', 'Tenant two');
@@ -24,6 +27,16 @@ INSERT INTO scenario_tables VALUES
     ('aos.tenants'), ('activity.runs'), ('activity.aos_traces'), ('activity.aos_trace_steps');
 GRANT SELECT ON scenario_tables TO PUBLIC;
 
+-- Tables the api facades read as the caller, each holding rows of both tenants.
+CREATE TEMP TABLE api_tables (tbl text) ON COMMIT DROP;
+INSERT INTO api_tables VALUES
+    ('activity.runs'), ('activity.aos_traces'), ('incidents.incidents'), ('policies.policy_proposals');
+GRANT SELECT ON api_tables TO PUBLIC;
+
+-- The analytics views hold the rows above.
+REFRESH MATERIALIZED VIEW activity.v_runs_o2;
+REFRESH MATERIALIZED VIEW incidents.v_incidents_o2;
+
 SELECT plan(
     (SELECT count(*)::int FROM scenario_tables) * 4  -- t1 reads, no-tenant reads, JWT reads, worker reads
     + 1 + 6 + 1                                      -- aos_scenario: t2 read, writes, untouched rows
@@ -31,6 +44,9 @@ SELECT plan(
     + 3                                              -- engines read every tenant
     + 3                                              -- engines read the outbox of every tenant
     + 2                                              -- aos_policy_engine flags a run of any tenant
+    + (SELECT count(*)::int FROM api_tables) + 2 + 2 -- aos_api: t1 reads, tenant views, no-tenant reads
+    + 3                                              -- tenant BI: its login's tenant, its own mapping
+    + 1                                              -- aos_bi: every tenant
 );
 
 -- aos_scenario with tenant t1.
@@ -110,6 +126,64 @@ SELECT results_eq(
 )
 FROM scenario_tables ORDER BY tbl;
 SELECT set_config('request.jwt.claims', '', TRUE);
+RESET ROLE;
+
+-- aos_api with tenant t1: the tables and tenant-filtered views of t1 only.
+SET LOCAL ROLE aos_api;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT results_eq(
+    format('SELECT DISTINCT tenant_id FROM %s', tbl),
+    $$ VALUES ('t1'::text) $$,
+    format('aos_api with tenant t1 sees only t1 rows of %s', tbl)
+)
+FROM api_tables ORDER BY tbl;
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM activity.v_runs_o2_tenant',
+    $$ VALUES ('t1'::text) $$,
+    'aos_api with tenant t1 sees only t1 rows of activity.v_runs_o2_tenant'
+);
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM incidents.v_incidents_o2_tenant',
+    $$ VALUES ('t1'::text) $$,
+    'aos_api with tenant t1 sees only t1 rows of incidents.v_incidents_o2_tenant'
+);
+SELECT set_config('aos.tenant_id', '', TRUE);
+SELECT throws_ok('SELECT * FROM activity.runs', '28000', NULL,
+    'aos_api with no tenant set cannot read activity.runs (28000)');
+SELECT throws_ok('SELECT * FROM activity.v_runs_o2_tenant', '28000', NULL,
+    'aos_api with no tenant set cannot read activity.v_runs_o2_tenant (28000)');
+RESET ROLE;
+
+-- A tenant BI login: the tenant aos.bi_logins maps its login to (which it
+-- cannot change), not the setting (which it could); its own mapping only.
+INSERT INTO aos.bi_logins (login, tenant_id) VALUES (session_user, 't2'), ('aos_pgtap_other_login', 't1');
+SET LOCAL ROLE aos_bi_tenant;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM activity.v_runs_o2_tenant',
+    $$ VALUES ('t2'::text) $$,
+    'a tenant BI login mapped to t2 sees only t2 rows of activity.v_runs_o2_tenant, even with tenant t1 set'
+);
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM incidents.v_incidents_o2_tenant',
+    $$ VALUES ('t2'::text) $$,
+    'a tenant BI login mapped to t2 sees only t2 rows of incidents.v_incidents_o2_tenant, even with tenant t1 set'
+);
+SELECT results_eq(
+    'SELECT login::text, tenant_id FROM aos.bi_logins',
+    $$ VALUES (session_user::text, 't2'::text) $$,
+    'a tenant BI login sees its own row of aos.bi_logins and no other login''s'
+);
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+
+-- aos_bi reads the analytics of every tenant, with no tenant set.
+SET LOCAL ROLE aos_bi;
+SELECT results_eq(
+    'SELECT DISTINCT tenant_id FROM activity.v_runs_o2 ORDER BY 1',
+    $$ VALUES ('t1'::text), ('t2') $$,
+    'aos_bi with no tenant set sees every tenant in activity.v_runs_o2'
+);
 RESET ROLE;
 
 -- Trusted roles see every tenant, with or without a tenant set.

@@ -30,12 +30,12 @@ INSERT INTO cases VALUES
     (NULL, '{"tenant_id": ""}', 'SQLSTATE 28000', 'raises 28000 when the tenant_id claim is empty'),
     (NULL, '{"tenant_id": null}', 'SQLSTATE 28000', 'raises 28000 when the tenant_id claim is null');
 
-CREATE TEMP TABLE nine_roles (role_name name) ON COMMIT DROP;
-INSERT INTO nine_roles VALUES
+CREATE TEMP TABLE group_roles (role_name name) ON COMMIT DROP;
+INSERT INTO group_roles VALUES
     ('aos_owner'), ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario');
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario');
 
-SELECT plan((SELECT count(*)::int FROM cases) + 3 + (SELECT count(*)::int FROM nine_roles));
+SELECT plan((SELECT count(*)::int FROM cases) + 3 + (SELECT count(*)::int FROM group_roles));
 
 SELECT is(pg_temp.tenant_with(setting, claims), expected, 'aos.current_tenant() ' || what)
 FROM cases ORDER BY what;
@@ -70,7 +70,7 @@ END
 $fn$;
 
 SELECT is(pg_temp.tenant_as(role_name), 't1', format('%s can call aos.current_tenant()', role_name))
-FROM nine_roles ORDER BY role_name;
+FROM group_roles ORDER BY role_name;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,11 +1,15 @@
 -- What each role can actually do, statement by statement: every one of the
--- eight non-owner roles runs SELECT, INSERT, UPDATE, DELETE and TRUNCATE on
--- every table of aos, activity, incidents and policies. Only the operations
--- listed below succeed; every other one fails with 42501. So steps are
--- append-only, runs are never deleted, the worker cannot touch incidents or
--- policies, engines write only their own tables and append to the outbox
--- (aos.events), and aos_operator, aos_api and aos_bi write (and read) nothing
--- directly.
+-- nine non-owner roles runs SELECT, INSERT, UPDATE, DELETE and TRUNCATE on
+-- every table, materialized view and view of aos, activity, incidents and
+-- policies. Only the operations listed below succeed; every other one fails
+-- with 42501 (or, where no privilege could make it work and the role may use
+-- the schema, with the error that says so: a view over a materialized view is
+-- not updatable, 55000, and only tables can be truncated, 42809). So steps are append-only, runs are never
+-- deleted, the worker cannot touch incidents or policies, engines write only
+-- their own tables and append to the outbox (aos.events), aos_operator writes
+-- (and reads) nothing directly, and the readers only read: aos_api what the
+-- facades of SPEC 6.2 read, aos_bi the analytics views and their refresh log,
+-- aos_bi_tenant the tenant-filtered views.
 BEGIN;
 
 -- Runs p_sql as p_role with tenant t1 set; the role switch is undone on error
@@ -53,7 +57,27 @@ FROM (VALUES
     ('aos_policy_engine', 'policies', 'policy_proposals', '{SELECT}'),
     ('aos_policy_engine', 'policies', 'policy_rules', '{SELECT,INSERT,UPDATE}'),
     ('aos_policy_engine', 'policies', 'prevention_records', '{SELECT,INSERT}'),
-    ('aos_policy_engine', 'aos', 'events', '{SELECT,INSERT}')
+    ('aos_policy_engine', 'aos', 'events', '{SELECT,INSERT}'),
+    -- 0008: the api facades read as the caller, through row-level security.
+    ('aos_api', 'activity', 'runs', '{SELECT}'),
+    ('aos_api', 'activity', 'aos_traces', '{SELECT}'),
+    ('aos_api', 'incidents', 'incidents', '{SELECT}'),
+    ('aos_api', 'incidents', 'incident_events', '{SELECT}'),
+    ('aos_api', 'incidents', 'incident_evidence', '{SELECT}'),
+    ('aos_api', 'policies', 'policy_proposals', '{SELECT}'),
+    ('aos_api', 'policies', 'policy_rules', '{SELECT}'),
+    ('aos_api', 'policies', 'prevention_records', '{SELECT}'),
+    ('aos_api', 'activity', 'v_runs_o2_tenant', '{SELECT}'),
+    ('aos_api', 'incidents', 'v_incidents_o2_tenant', '{SELECT}'),
+    ('aos_api', 'aos', 'bi_logins', '{SELECT}'),
+    -- SPEC 6.1: BI reads the analytics views and when they were refreshed.
+    ('aos_bi', 'activity', 'v_runs_o2', '{SELECT}'),
+    ('aos_bi', 'incidents', 'v_incidents_o2', '{SELECT}'),
+    ('aos_bi', 'aos', 'view_refreshes', '{SELECT}'),
+    -- Tenant BI: the tenant-filtered views and its own login's tenant.
+    ('aos_bi_tenant', 'activity', 'v_runs_o2_tenant', '{SELECT}'),
+    ('aos_bi_tenant', 'incidents', 'v_incidents_o2_tenant', '{SELECT}'),
+    ('aos_bi_tenant', 'aos', 'bi_logins', '{SELECT}')
 ) AS a (role_name, schema_name, table_name, verbs)
 CROSS JOIN LATERAL unnest(a.verbs) AS v (verb);
 
@@ -61,7 +85,9 @@ CROSS JOIN LATERAL unnest(a.verbs) AS v (verb);
 -- UPDATE name only the columns a statement may write at all (not generated
 -- columns, not GENERATED ALWAYS identities such as aos.events.seq), so the
 -- only thing that can stop them is a missing privilege.
-CREATE TEMP TABLE attempts (role_name name, schema_name name, table_name name, verb text, sql text) ON COMMIT DROP;
+CREATE TEMP TABLE attempts (
+    role_name name, schema_name name, table_name name, verb text, sql text, denied_state text
+) ON COMMIT DROP;
 INSERT INTO attempts
 SELECT r.role_name, t.schema_name, t.table_name, v.verb,
        CASE v.verb
@@ -72,9 +98,16 @@ SELECT r.role_name, t.schema_name, t.table_name, v.verb,
                                      t.first_column)
            WHEN 'DELETE' THEN format('DELETE FROM %I.%I WHERE FALSE', t.schema_name, t.table_name)
            WHEN 'TRUNCATE' THEN format('TRUNCATE %I.%I', t.schema_name, t.table_name)
+       END,
+       -- A role that may not even look into the schema is stopped there first.
+       CASE
+           WHEN NOT has_schema_privilege(r.role_name, t.schema_name, 'USAGE') THEN '42501'
+           WHEN t.relkind = 'v' AND v.verb IN ('INSERT', 'UPDATE', 'DELETE') THEN '55000'
+           WHEN t.relkind IN ('v', 'm') AND v.verb = 'TRUNCATE' THEN '42809'
+           ELSE '42501'
        END
 FROM (
-    SELECT n.nspname AS schema_name, c.relname AS table_name,
+    SELECT n.nspname AS schema_name, c.relname AS table_name, c.relkind,
            (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute AS a
             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
               AND a.attidentity <> 'a') AS insertable,
@@ -84,11 +117,11 @@ FROM (
             ORDER BY a.attnum LIMIT 1) AS first_column
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p')
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p', 'v', 'm')
 ) AS t
 CROSS JOIN (VALUES
     ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_scenario')
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario')
 ) AS r (role_name)
 CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) AS v (verb);
 
@@ -100,12 +133,13 @@ SELECT is(
                        WHERE (t.role_name, t.schema_name, t.table_name, t.verb)
                              = (l.role_name, l.schema_name, l.table_name, l.verb))),
     0,
-    'every allowed operation names a real table'
+    'every allowed operation names a real table or view'
 );
 
 SELECT CASE WHEN l.role_name IS NULL
-    THEN throws_ok(format('SELECT pg_temp.as_role(%L, %L)', t.role_name, t.sql), '42501', NULL,
-                   format('%s cannot %s %s.%s (42501)', t.role_name, t.verb, t.schema_name, t.table_name))
+    THEN throws_ok(format('SELECT pg_temp.as_role(%L, %L)', t.role_name, t.sql), t.denied_state, NULL,
+                   format('%s cannot %s %s.%s (%s)', t.role_name, t.verb, t.schema_name, t.table_name,
+                          t.denied_state))
     ELSE lives_ok(format('SELECT pg_temp.as_role(%L, %L)', t.role_name, t.sql),
                   format('%s can %s %s.%s', t.role_name, t.verb, t.schema_name, t.table_name))
 END

@@ -320,7 +320,7 @@ INSERT INTO cases VALUES
     -- The contract tables.
     ('contract_tables_kind_valid',
      $$INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_scoped)
-       VALUES ('activity', 'x', 'activity', 'view', FALSE)$$),
+       VALUES ('activity', 'x', 'activity', 'index', FALSE)$$),
     ('contract_links_tenant_first',
      $$INSERT INTO aos.contract_links (link_name, from_schema, from_table, from_columns, to_schema, to_table,
            to_columns, description)
@@ -334,7 +334,24 @@ INSERT INTO cases VALUES
        VALUES ('aos_api', 'activity', 'runs', 'ALL')$$),
     ('contract_facades_in_api_schema',
      $$INSERT INTO aos.contract_facades (function_name, endpoint, domain)
-       VALUES ('public.runs', 'GET /runs', 'activity')$$);
+       VALUES ('public.runs', 'GET /runs', 'activity')$$),
+    -- aos.view_refreshes (SPEC 6.1): only the two analytics views are refreshed,
+    -- by their schema-qualified names; durations and row counts are never negative.
+    ('view_refreshes_view_name_valid',
+     $$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
+       VALUES ('v_runs_o2', 1, 0, TRUE)$$),
+    ('view_refreshes_view_name_valid',
+     $$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
+       VALUES ('activity.v_runs_o2_tenant', 1, 0, TRUE)$$),
+    ('view_refreshes_view_name_valid',
+     $$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
+       VALUES ('activity.runs', 1, 0, FALSE)$$),
+    ('view_refreshes_duration_non_negative',
+     $$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
+       VALUES ('activity.v_runs_o2', -0.001, 0, TRUE)$$),
+    ('view_refreshes_row_count_non_negative',
+     $$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
+       VALUES ('incidents.v_incidents_o2', 1, -1, TRUE)$$);
 
 -- Boundary values and complete lifecycles that every CHECK must let through.
 CREATE TEMP TABLE accepted (sql text, what text) ON COMMIT DROP;
@@ -389,7 +406,11 @@ INSERT INTO accepted VALUES
      'the outbox events of the other two actions (evidence_added, rule_retired)'),
     ($$INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_scoped)
        VALUES ('aos', 'x', 'platform', 'outbox', TRUE)$$,
-     'a contract table of kind outbox');
+     'a contract table of kind outbox'),
+    ($$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
+       VALUES ('activity.v_runs_o2', 0, 0, TRUE), ('incidents.v_incidents_o2', 0, 0, FALSE),
+              ('activity.v_runs_o2', 12.345, 1000000, FALSE)$$,
+     'a refresh of each analytics view, taking no time and holding no rows, or some');
 
 -- Regressions of defects found once, each rejected by its own constraint:
 --  1. An unknown rule type must be reported by policy_rules_rule_type_valid,

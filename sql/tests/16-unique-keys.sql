@@ -1,6 +1,9 @@
 -- The unique keys that make the engines idempotent and the identifiers
 -- unambiguous: a duplicate is rejected with 23505 naming the key, and the
 -- same value in another tenant (or another scope of the key) is accepted.
+-- The analytics views (SPEC 6.1) cannot take a duplicate row at all: their
+-- keys are held to what REFRESH ... CONCURRENTLY needs instead, and must let
+-- the same run or incident id of two tenants through.
 BEGIN;
 
 CREATE FUNCTION pg_temp.outcome(p_sql text) RETURNS text
@@ -39,6 +42,9 @@ VALUES ('t1', '00000000-0000-0000-0000-0000000000d1', 'rule', 'error_code', '{"e
 INSERT INTO policies.prevention_records (tenant_id, run_id, policy_rule_id, guardrail_id, outcome) VALUES
     ('t1', 'r1', '00000000-0000-0000-0000-0000000000d1', NULL, 'prevented'),
     ('t1', 'r1', NULL, 'dg-001', 'blocked');
+-- The same incident id in the other tenant, for the key of incidents.v_incidents_o2.
+INSERT INTO incidents.incidents (tenant_id, id, source_run_id, title, severity, category) VALUES
+    ('t2', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'medium', 'execution_failure');
 
 -- (key, duplicate that must fail, a near miss that must pass)
 CREATE TEMP TABLE cases (key name, duplicate text, near_miss text, what text) ON COMMIT DROP;
@@ -119,7 +125,17 @@ INSERT INTO cases VALUES
        VALUES ('api.other', 'GET /other', 'incidents')$$,
      'one facade per endpoint');
 
-SELECT plan((SELECT count(*)::int * 3 FROM cases) + 1);
+-- The unique keys of the materialized views: (key, view, columns, the id
+-- column, the id both tenants hold).
+CREATE TEMP TABLE view_keys (
+    key name, schema_name name, view_name name, columns name[], id_column name, shared_id text
+) ON COMMIT DROP;
+INSERT INTO view_keys VALUES
+    ('v_runs_o2_key', 'activity', 'v_runs_o2', '{tenant_id,run_id}', 'run_id', 'r1'),
+    ('v_incidents_o2_key', 'incidents', 'v_incidents_o2', '{tenant_id,incident_id}', 'incident_id',
+     '00000000-0000-0000-0000-0000000000b1');
+
+SELECT plan((SELECT count(*)::int * 3 FROM cases) + (SELECT count(*)::int * 4 FROM view_keys) + 1);
 
 SELECT throws_ok(duplicate, '23505', NULL, format('%s: %s (23505)', key, what))
 FROM cases ORDER BY key, what;
@@ -130,6 +146,37 @@ FROM cases ORDER BY key, what;
 SELECT is(pg_temp.outcome(near_miss), 'no error', format('%s accepts the near miss', key))
 FROM cases ORDER BY key, what;
 
+-- A materialized view's key: unique, on exactly the key columns, with no
+-- predicate or expression (what REFRESH ... CONCURRENTLY requires), so the
+-- concurrent refresh works and the same id of two tenants is two rows.
+SELECT index_is_unique(schema_name, view_name, key, format('%s.%s: %s is a unique index', schema_name, view_name, key))
+FROM view_keys ORDER BY key;
+
+SELECT is(
+    (SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k (attnum, ord)
+                  JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)
+            || ARRAY[(i.indpred IS NULL AND i.indexprs IS NULL)::text::name]
+     FROM pg_catalog.pg_index AS i
+     WHERE i.indexrelid = format('%I.%I', v.schema_name, v.key)::regclass
+       AND i.indrelid = format('%I.%I', v.schema_name, v.view_name)::regclass),
+    v.columns || 'true'::name,
+    format('%s covers exactly (%s), with no predicate or expression', v.key, array_to_string(v.columns, ', '))
+)
+FROM view_keys AS v ORDER BY v.key;
+
+SELECT lives_ok(format('REFRESH MATERIALIZED VIEW CONCURRENTLY %I.%I', schema_name, view_name),
+                format('%s.%s can be refreshed CONCURRENTLY (through %s)', schema_name, view_name, key))
+FROM view_keys ORDER BY key;
+
+SELECT results_eq(
+    format('SELECT tenant_id FROM %I.%I WHERE %I::text = %L ORDER BY tenant_id', schema_name, view_name, id_column,
+           shared_id),
+    $$ VALUES ('t1'::text), ('t2') $$,
+    format('%s accepts the same %s in two tenants', key, id_column)
+)
+FROM view_keys ORDER BY key;
+
 -- Every non-primary unique key and unique index has a case here.
 SELECT is_empty(
     $$
@@ -138,9 +185,10 @@ SELECT is_empty(
     JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
     WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND i.indisunique AND NOT i.indisprimary
-      AND c.relname NOT IN (SELECT key FROM cases)
+      AND c.relname NOT IN (SELECT key FROM cases UNION SELECT key FROM view_keys)
     $$,
-    'every unique key and unique index of the five schemas has a duplicate case in this file'
+    'every unique key and unique index of the five schemas has a case in this file '
+    || '(a duplicate, or for a materialized view its refresh)'
 );
 
 SELECT * FROM finish();

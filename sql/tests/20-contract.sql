@@ -29,9 +29,16 @@ SELECT set_eq(
         ('policies', 'policy_rules', 'policies', 'table', TRUE),
         ('policies', 'prevention_records', 'policies', 'table', TRUE),
         ('policies', 'default_guardrails', 'policies', 'reference', FALSE),
-        ('aos', 'events', 'platform', 'outbox', TRUE)
+        ('aos', 'events', 'platform', 'outbox', TRUE),
+        -- The read side (0008, sql/views): the refresh log and the BI login
+        -- map belong to the platform; the tenant-filtered views to the domain
+        -- of the analytics view they filter.
+        ('aos', 'view_refreshes', 'platform', 'table', FALSE),
+        ('aos', 'bi_logins', 'platform', 'table', FALSE),
+        ('activity', 'v_runs_o2_tenant', 'activity', 'view', TRUE),
+        ('incidents', 'v_incidents_o2_tenant', 'incidents', 'view', TRUE)
     $$,
-    'aos.contract_tables lists the tables and views of SPEC sections 3, 6.1 and 7 with their domain and kind'
+    'aos.contract_tables lists the tables and views of SPEC sections 3, 6 and 7 with their domain and kind'
 );
 
 -- Every table and view of the domain schemas is listed (the contract's own
@@ -59,17 +66,20 @@ SELECT is_empty(
     'every table, reference table and outbox listed in aos.contract_tables exists as a table'
 );
 
-SELECT todo('the analytics views of SPEC 6.1 (sql/views/) are not built yet', 1);
 SELECT is_empty(
     $$
     SELECT t.schema_name, t.table_name FROM aos.contract_tables AS t
-    WHERE t.kind = 'materialized_view'
+    WHERE t.kind IN ('materialized_view', 'view')
       AND NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
-                      WHERE c.oid = to_regclass(format('%I.%I', t.schema_name, t.table_name)) AND c.relkind = 'm')
+                      WHERE c.oid = to_regclass(format('%I.%I', t.schema_name, t.table_name))
+                        AND c.relkind = CASE t.kind WHEN 'materialized_view' THEN 'm' ELSE 'v' END)
     $$,
-    'every materialized view listed in aos.contract_tables exists'
+    'every materialized view (and view) listed in aos.contract_tables exists as one'
 );
 
+-- The one exception: aos.bi_logins names the tenant of each BI login (keyed
+-- by login, row-level security by session_user), so it has a tenant_id
+-- column without being tenant data (no tenant-first key, no isolation policy).
 SELECT is_empty(
     $$
     SELECT t.schema_name, t.table_name FROM aos.contract_tables AS t
@@ -80,8 +90,10 @@ SELECT is_empty(
               WHERE a.attrelid = to_regclass(format('%I.%I', t.schema_name, t.table_name))
                 AND a.attname = 'tenant_id' AND NOT a.attisdropped)
           AND to_regclass(format('%I.%I', t.schema_name, t.table_name)) IS NOT NULL
+          AND (t.schema_name, t.table_name) <> ('aos', 'bi_logins')
     $$,
-    'each listed table lives in its domain''s schema, and is tenant_scoped exactly when it has a tenant_id column'
+    'each listed table lives in its domain''s schema, and is tenant_scoped exactly when it has a tenant_id column '
+    || '(but aos.bi_logins, which maps logins to tenants)'
 );
 
 -- contract_roles, contract_links, contract_effects ---------------------------
@@ -97,9 +109,11 @@ SELECT set_eq(
         ('aos_operator', NULL, TRUE),
         ('aos_api', NULL, TRUE),
         ('aos_bi', NULL, FALSE),
+        ('aos_bi_tenant', NULL, TRUE),
         ('aos_scenario', 'activity', TRUE)
     $$,
-    'aos.contract_roles lists the nine roles of SPEC 4, the domain each writes and whether it is tenant-scoped'
+    'aos.contract_roles lists the nine roles of SPEC 4 and tenant BI (0008), the domain each writes and whether '
+    || 'it is tenant-scoped'
 );
 
 SELECT is_empty(
@@ -213,18 +227,20 @@ SELECT set_eq(
     $$
     SELECT f AS function_name, split_part(t, '.', 1) AS schema_name, split_part(t, '.', 2) AS table_name
     FROM (VALUES
-        ('api.activity_runs', '{activity.runs,activity.aos_traces,activity.v_runs_o2}'::text[]),
-        ('api.activity_run', '{activity.runs,activity.aos_traces,activity.v_runs_o2}'),
-        ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,incidents.incidents,'
-            'policies.policy_proposals,policies.prevention_records}'),
+        -- Each analytics view is read through its tenant-filtered view (*_tenant):
+        -- materialized views have no row-level security.
+        ('api.activity_runs', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_tenant}'::text[]),
+        ('api.activity_run', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_tenant}'),
+        ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_tenant,'
+            'incidents.incidents,policies.policy_proposals,policies.prevention_records}'),
         -- incident_events goes beyond the SPEC 6.2 table: it is the timeline[]
         -- the incident_evidence shape requires, and it is the facades' own domain.
         ('api.incidents', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
-            'incidents.v_incidents_o2}'),
+            'incidents.v_incidents_o2,incidents.v_incidents_o2_tenant}'),
         ('api.incident', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
-            'incidents.v_incidents_o2}'),
+            'incidents.v_incidents_o2,incidents.v_incidents_o2_tenant}'),
         ('api.incident_evidence', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
-            'incidents.v_incidents_o2,activity.runs,policies.policy_proposals}'),
+            'incidents.v_incidents_o2,incidents.v_incidents_o2_tenant,activity.runs,policies.policy_proposals}'),
         ('api.policy_proposals', '{policies.policy_proposals,policies.policy_rules}'),
         ('api.policy_proposal', '{policies.policy_proposals,policies.policy_rules,incidents.incidents,activity.runs}')
     ) AS v (f, tables)

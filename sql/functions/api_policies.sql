@@ -1,0 +1,95 @@
+-- api facades of the Policies domain (SPEC 6.2), read-only and tenant-scoped
+-- like the Activity ones (see api_activity.sql). Proposals are read from the
+-- base table: an operator's review queue must show what just happened.
+
+-- GET /policy-proposals: the proposals list, with the rule each approval created.
+CREATE OR REPLACE FUNCTION api.policy_proposals(
+    p_filters jsonb DEFAULT '{}', p_limit integer DEFAULT 50, p_offset integer DEFAULT 0
+) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+-- Plan each call for its filters, so every first page is an index scan.
+SET plan_cache_mode = force_custom_plan
+AS $fn$
+DECLARE
+    v_status text;
+    v_type text;
+    v_synthetic boolean;
+    v_after timestamptz;
+    v_before timestamptz;
+    v_items jsonb;
+    v_total bigint;
+BEGIN
+    PERFORM aos.current_tenant();  -- no tenant set is an error even when nothing matches
+    PERFORM api._check_filters(p_filters, ARRAY['status', 'proposal_type', 'is_synthetic', 'created_after',
+                                                 'created_before']);
+    PERFORM api._check_page(p_limit, p_offset);
+    v_status := api._text_filter(p_filters, 'status', ARRAY['pending', 'approved', 'rejected']);
+    v_type := api._text_filter(p_filters, 'proposal_type', ARRAY[
+        'timeout_policy', 'crash_recovery_policy', 'retry_policy', 'failure_pattern_policy', 'cost_cap_policy',
+        'rate_limit_policy']);
+    v_synthetic := api._bool_filter(p_filters, 'is_synthetic');
+    v_after := api._time_filter(p_filters, 'created_after');
+    v_before := api._time_filter(p_filters, 'created_before');
+
+    SELECT jsonb_agg(
+               to_jsonb(p) - 'tenant_id' || jsonb_build_object('rule_id', (
+                   SELECT r.id FROM policies.policy_rules AS r
+                   WHERE r.tenant_id = p.tenant_id AND r.source_proposal_id = p.id))
+               ORDER BY p.created_at DESC, p.id DESC) INTO v_items
+    FROM (
+        SELECT * FROM policies.policy_proposals AS x
+        WHERE x.tenant_id = aos.current_tenant()
+          AND (v_status IS NULL OR x.status = v_status)
+          AND (v_type IS NULL OR x.proposal_type = v_type)
+          AND (v_synthetic IS NULL OR x.is_synthetic = v_synthetic)
+          AND (v_after IS NULL OR x.created_at >= v_after)
+          AND (v_before IS NULL OR x.created_at < v_before)
+        ORDER BY x.created_at DESC, x.id DESC
+        LIMIT p_limit OFFSET p_offset
+    ) AS p;
+    SELECT count(*) INTO v_total FROM policies.policy_proposals AS x
+    WHERE x.tenant_id = aos.current_tenant()
+      AND (v_status IS NULL OR x.status = v_status)
+      AND (v_type IS NULL OR x.proposal_type = v_type)
+      AND (v_synthetic IS NULL OR x.is_synthetic = v_synthetic)
+      AND (v_after IS NULL OR x.created_at >= v_after)
+      AND (v_before IS NULL OR x.created_at < v_before);
+
+    RETURN api._envelope(v_items, v_total, p_limit, p_offset);
+END
+$fn$;
+COMMENT ON FUNCTION api.policy_proposals(jsonb, integer, integer) IS
+    'GET /policy-proposals: the caller''s proposals, newest first, each with rule_id (the rule its approval created, '
+    'else null). Filters: status, proposal_type, is_synthetic, created_after, created_before. '
+    'Errors: 22023 unknown filter, bad value or page; 28000 no tenant set.';
+
+-- GET /policy-proposals/{id}: the proposal with its rule, triggering incident and triggering run.
+CREATE OR REPLACE FUNCTION api.policy_proposal(p_proposal_id uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_tenant text := aos.current_tenant();
+    v_proposal policies.policy_proposals;
+BEGIN
+    SELECT * INTO v_proposal FROM policies.policy_proposals AS p
+    WHERE p.tenant_id = v_tenant AND p.id = p_proposal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'proposal % not found', p_proposal_id USING ERRCODE = 'P0002';
+    END IF;
+    RETURN to_jsonb(v_proposal) || jsonb_build_object(
+        'rule', (SELECT to_jsonb(r) FROM policies.policy_rules AS r
+                 WHERE r.tenant_id = v_tenant AND r.source_proposal_id = p_proposal_id),
+        'triggering_incident', (SELECT to_jsonb(i) FROM incidents.incidents AS i
+                                WHERE i.tenant_id = v_tenant AND i.id = v_proposal.triggering_incident_id),
+        'triggering_run', (SELECT to_jsonb(r) FROM activity.runs AS r
+                           WHERE r.tenant_id = v_tenant AND r.run_id = v_proposal.triggering_run_id)
+    );
+END
+$fn$;
+COMMENT ON FUNCTION api.policy_proposal(uuid) IS
+    'GET /policy-proposals/{id}: the proposal plus rule (when approved), triggering_incident and triggering_run. '
+    'Errors: P0002 no such proposal in the caller''s tenant, 28000 no tenant set.';
+
+GRANT EXECUTE ON FUNCTION api.policy_proposals(jsonb, integer, integer), api.policy_proposal(uuid) TO aos_api;
