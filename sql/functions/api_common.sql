@@ -103,6 +103,7 @@ COMMENT ON FUNCTION api._check_page(integer, integer) IS 'Raises 22023 unless 1 
 
 CREATE OR REPLACE FUNCTION api._envelope(p_items jsonb, p_total bigint, p_limit integer, p_offset integer) RETURNS jsonb
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object(
     'items', coalesce(p_items, '[]'),
     'total', p_total,

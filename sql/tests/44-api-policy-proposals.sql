@@ -1,0 +1,389 @@
+-- api.policy_proposals and api.policy_proposal (SPEC 6.2, GET
+-- /policy-proposals and /{id}): the list envelope, items that are the
+-- proposals with the rule each approval created, newest first with ties broken
+-- by id; every filter (status, proposal_type, is_synthetic, created_after/
+-- before); bad filters and pages 22023; pagination edges; the review queue is
+-- current (base table, no refresh); the detail is the proposal plus rule,
+-- triggering_incident and triggering_run; tenant isolation, P0002, 28000.
+BEGIN;
+
+SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
+
+-- High and critical failures get a pending proposal each; the medium one none.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at, is_synthetic,
+                           synthetic_scenario_id)
+VALUES
+    ('t1', 'r-timeout', 'agent-a', 'failed', 'EXECUTION_TIMEOUT', '2024-08-01 01:00:00+00', FALSE, NULL),
+    ('t1', 'r-crash', 'agent-a', 'failed', 'AGENT_CRASH', '2024-08-01 02:00:00+00', FALSE, NULL),
+    ('t1', 'r-step', 'agent-b', 'failed', 'STEP_FAILURE', '2024-08-01 03:00:00+00', FALSE, NULL),
+    ('t1', 'r-skill', 'agent-b', 'failed', 'SKILL_ERROR', '2024-08-01 04:00:00+00', TRUE, 'sc-44'),
+    ('t1', 'r-budget', 'agent-b', 'failed', 'BUDGET_EXCEEDED', '2024-08-01 05:00:00+00', FALSE, NULL),
+    ('t2', 'r-timeout', 'agent-z', 'failed', 'EXECUTION_TIMEOUT', '2024-08-01 01:00:00+00', FALSE, NULL);
+
+-- Proposals by name. The engine's were all made now(); give them known
+-- times. Two more are inserted with their own id and time, without a trigger
+-- (the engine never proposes cost caps or rate limits: those classes are medium).
+CREATE TEMP TABLE names (name text PRIMARY KEY, tenant_id text, id uuid) ON COMMIT DROP;
+GRANT SELECT ON names TO PUBLIC;
+INSERT INTO names SELECT CASE tenant_id WHEN 't1' THEN '' ELSE 't2 ' END || substr(triggering_run_id, 3), tenant_id, id
+FROM policies.policy_proposals;
+UPDATE policies.policy_proposals AS p SET created_at = v.t
+FROM names AS n, (VALUES ('timeout', '2024-08-05 00:00:00+00'::timestamptz), ('crash', '2024-08-04 00:00:00+00'),
+                         ('step', '2024-08-03 00:00:00+00'), ('skill', '2024-08-02 00:00:00+00'),
+                         ('t2 timeout', '2024-08-09 00:00:00+00')) AS v (name, t)
+WHERE n.name = v.name AND p.tenant_id = n.tenant_id AND p.id = n.id;
+
+INSERT INTO names VALUES
+    ('cost', 't1', '00000000-0000-0000-0000-00000000000c'),
+    ('rate', 't1', '00000000-0000-0000-0000-00000000000d'),
+    ('t2 cost', 't2', '00000000-0000-0000-0000-0000000000f2');
+INSERT INTO policies.policy_proposals (tenant_id, id, proposal_name, proposal_type, rationale, proposed_rule, created_at)
+SELECT n.tenant_id, n.id, v.name, v.type, 'proposed by hand', v.proposed_rule::jsonb, v.t
+FROM (VALUES
+    ('cost', 'cost_cap_policy', '{"rule_type": "max_value", "conditions": {"metric": "estimated_cost_usd", "max": 1},
+                                  "enforcement": "block"}', '2024-08-01 00:00:00+00'::timestamptz),
+    ('rate', 'rate_limit_policy', '{"rule_type": "error_code", "conditions": {"error_codes": ["RATE_LIMIT_EXCEEDED"]},
+                                    "enforcement": "warn"}', '2024-08-01 00:00:00+00'),
+    ('t2 cost', 'cost_cap_policy', '{"rule_type": "max_value", "conditions": {"metric": "input_tokens", "max": 1},
+                                     "enforcement": "audit"}', '2024-08-01 00:00:00+00')
+) AS v (name, type, proposed_rule, t)
+JOIN names AS n ON n.name = v.name;
+
+-- The operator approves the timeout proposal (a rule) and rejects the crash one.
+SET LOCAL ROLE aos_operator;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT set_config('test.rule_id',
+    policies.approve_proposal((SELECT id FROM names WHERE name = 'timeout'), 'alice', 'recurring')::text, TRUE);
+SELECT policies.reject_proposal((SELECT id FROM names WHERE name = 'crash'), 'alice', 'one-off');
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+
+CREATE TEMP TABLE got (k text PRIMARY KEY, v jsonb) ON COMMIT DROP;
+GRANT ALL ON got TO PUBLIC;
+
+CREATE FUNCTION pg_temp.names(p_page jsonb) RETURNS text[]
+LANGUAGE sql STABLE AS $fn$
+    SELECT coalesce(array_agg(coalesce(n.name, e.item ->> 'id') ORDER BY e.i), '{}')
+    FROM jsonb_array_elements(p_page -> 'items') WITH ORDINALITY AS e (item, i)
+    LEFT JOIN names AS n ON n.id = (e.item ->> 'id')::uuid
+$fn$;
+CREATE FUNCTION pg_temp.walk(p_filters jsonb, p_limit integer) RETURNS text[]
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_offset integer := 0;
+    v_page jsonb;
+    v_names text[] := '{}';
+BEGIN
+    FOR v_guard IN 1..100 LOOP
+        v_page := api.policy_proposals(p_filters, p_limit, v_offset);
+        v_names := v_names || pg_temp.names(v_page);
+        v_offset := (v_page -> 'pagination' ->> 'next_offset')::integer;
+        EXIT WHEN v_offset IS NULL;
+    END LOOP;
+    RETURN v_names;
+END
+$fn$;
+CREATE FUNCTION pg_temp.keys(p_object jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(p_object) AS k
+$fn$;
+CREATE FUNCTION pg_temp.proposal_json(p_name text) RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT to_jsonb(p) FROM policies.policy_proposals AS p JOIN names AS n ON n.tenant_id = p.tenant_id AND n.id = p.id
+    WHERE n.name = p_name
+$fn$;
+
+CREATE TEMP TABLE t1_order (names text[]) ON COMMIT DROP;
+GRANT SELECT ON t1_order TO PUBLIC;
+INSERT INTO t1_order VALUES ('{timeout,crash,step,skill,rate,cost}');
+
+CREATE TEMP TABLE filter_cases (n serial, filters jsonb, names text[], description text) ON COMMIT DROP;
+GRANT SELECT ON filter_cases TO PUBLIC;
+INSERT INTO filter_cases (filters, names, description) VALUES
+    ('{"status": "pending"}', '{step,skill,rate,cost}', 'status pending'),
+    ('{"status": "approved"}', '{timeout}', 'status approved'),
+    ('{"status": "rejected"}', '{crash}', 'status rejected'),
+    ('{"proposal_type": "timeout_policy"}', '{timeout}', 'proposal_type timeout_policy'),
+    ('{"proposal_type": "crash_recovery_policy"}', '{crash}', 'proposal_type crash_recovery_policy'),
+    ('{"proposal_type": "retry_policy"}', '{step}', 'proposal_type retry_policy'),
+    ('{"proposal_type": "failure_pattern_policy"}', '{skill}', 'proposal_type failure_pattern_policy'),
+    ('{"proposal_type": "cost_cap_policy"}', '{cost}', 'proposal_type cost_cap_policy (t1''s only)'),
+    ('{"proposal_type": "rate_limit_policy"}', '{rate}', 'proposal_type rate_limit_policy'),
+    ('{"is_synthetic": true}', '{skill}', 'is_synthetic true (the mark travelled from the run)'),
+    ('{"is_synthetic": false}', '{timeout,crash,step,rate,cost}', 'is_synthetic false'),
+    ('{"created_after": "2024-08-03T00:00:00Z"}', '{timeout,crash,step}', 'created_after includes its instant'),
+    ('{"created_before": "2024-08-02T00:00:00Z"}', '{rate,cost}', 'created_before excludes its instant'),
+    ('{"created_after": "2024-08-02T00:00:00Z", "created_before": "2024-08-04T00:00:00Z"}', '{step,skill}',
+     'created_after and created_before: a half-open window'),
+    ('{"status": "pending", "is_synthetic": false}', '{step,rate,cost}', 'status and is_synthetic together (AND)'),
+    ('{"status": "approved", "proposal_type": "retry_policy"}', '{}', 'filters that match nothing: empty list');
+
+CREATE TEMP TABLE rejected (n serial, tenant text, sql text, errcode text, description text) ON COMMIT DROP;
+GRANT SELECT ON rejected TO PUBLIC;
+INSERT INTO rejected (tenant, sql, errcode, description) VALUES
+    ('t1', $$SELECT api.policy_proposals('{"severity": "high"}')$$, '22023', 'an unknown filter raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"tenant_id": "t2"}')$$, '22023', 'tenant_id is not a filter: 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"status": "open"}')$$, '22023', 'status outside its set raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"status": 1}')$$, '22023', 'status that is a number raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"proposal_type": "speed_policy"}')$$, '22023',
+     'proposal_type outside its set raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"proposal_type": true}')$$, '22023',
+     'proposal_type that is a boolean raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"is_synthetic": "false"}')$$, '22023',
+     'is_synthetic that is a string raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"created_after": "soon"}')$$, '22023',
+     'created_after that is not a timestamp raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{"created_before": []}')$$, '22023', 'created_before that is an array raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('["status"]')$$, '22023', 'filters that are an array raise 22023'),
+    ('t1', $$SELECT api.policy_proposals('false')$$, '22023', 'filters that are a boolean raise 22023'),
+    ('t1', $$SELECT api.policy_proposals('{}', 0, 0)$$, '22023', 'limit 0 raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{}', 201, 0)$$, '22023', 'limit 201 raises 22023'),
+    ('t1', $$SELECT api.policy_proposals('{}', 10, -1)$$, '22023', 'a negative offset raises 22023'),
+    (NULL, $$SELECT api.policy_proposals()$$, '28000', 'the list with no tenant set raises 28000'),
+    ('t1', $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 't2 timeout'))$$, 'P0002',
+     'detail of a proposal of another tenant: not found (P0002)'),
+    ('t2', $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 'timeout'))$$, 'P0002',
+     'and the other way round: t2 cannot see t1''s proposal (P0002)'),
+    ('t1', $$SELECT api.policy_proposal('00000000-0000-0000-0000-0000000000ff')$$, 'P0002',
+     'detail of an id that does not exist: P0002'),
+    ('t1', $$SELECT api.policy_proposal(NULL)$$, 'P0002', 'detail of a null id: P0002'),
+    (NULL, $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 'timeout'))$$, '28000',
+     'detail with no tenant set raises 28000');
+
+CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
+        SET LOCAL ROLE aos_api;
+        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
+        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
+        RESET ROLE;
+        PERFORM set_config('aos.tenant_id', '', TRUE);
+    END LOOP;
+END
+$fn$;
+
+SELECT plan(
+    6                                       -- list shape and order
+    + 7                                     -- pages
+    + 5                                     -- pages concatenate
+    + (SELECT count(*)::int FROM filter_cases)
+    + 2                                     -- tenants
+    + 1                                     -- the queue is current
+    + 9                                     -- detail
+    + (SELECT count(*)::int FROM rejected)
+);
+
+-- ------------------------------------------------------------ capture as aos_api
+SET LOCAL ROLE aos_api;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+INSERT INTO got VALUES
+    ('all', api.policy_proposals('{}', 200, 0)),
+    ('default', api.policy_proposals()),
+    ('first', api.policy_proposals('{}', 1, 0)),
+    ('middle', api.policy_proposals('{}', 2, 2)),
+    ('last', api.policy_proposals('{}', 4, 4)),
+    ('end', api.policy_proposals('{}', 4, 6)),
+    ('past', api.policy_proposals('{}', 4, 99));
+INSERT INTO got SELECT 'filter ' || n, api.policy_proposals(filters, 200, 0) FROM filter_cases;
+INSERT INTO got SELECT 'walk ' || l, to_jsonb(pg_temp.walk('{}', l)) FROM unnest(ARRAY[1, 2, 4, 6]) AS l;
+INSERT INTO got SELECT 'walk pending', to_jsonb(pg_temp.walk('{"status": "pending"}', 3));
+INSERT INTO got SELECT 'proposal ' || name, api.policy_proposal(id) FROM names WHERE tenant_id = 't1';
+SELECT set_config('aos.tenant_id', 't2', TRUE);
+INSERT INTO got VALUES ('t2', api.policy_proposals('{}', 200, 0));
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+
+-- ------------------------------------------------------------ list shape and order
+SELECT is(
+    (SELECT array_agg(key ORDER BY key) FROM got, jsonb_object_keys(v) AS key WHERE got.k = 'all'),
+    ARRAY['has_more', 'items', 'pagination', 'total'],
+    'the list is the envelope {items, total, has_more, pagination} and nothing else'
+);
+SELECT is(
+    (SELECT array_agg(key ORDER BY key) FROM got, jsonb_object_keys(v -> 'pagination') AS key WHERE got.k = 'all'),
+    ARRAY['limit', 'next_offset', 'offset'],
+    'pagination is {limit, offset, next_offset} and nothing else'
+);
+SELECT is(
+    (SELECT v -> 'items' FROM got WHERE k = 'all'),
+    (SELECT jsonb_agg(to_jsonb(p) - 'tenant_id' || jsonb_build_object('rule_id', r.id)
+                      ORDER BY p.created_at DESC, p.id DESC)
+     FROM policies.policy_proposals AS p
+     LEFT JOIN policies.policy_rules AS r ON r.tenant_id = p.tenant_id AND r.source_proposal_id = p.id
+     WHERE p.tenant_id = 't1'),
+    'each item is the proposal row (without tenant_id) plus rule_id'
+);
+SELECT is(
+    (SELECT pg_temp.names(v) FROM got WHERE k = 'all'),
+    (SELECT names FROM t1_order),
+    'newest first; proposals created at the same instant by id descending (rate before cost)'
+);
+SELECT is(
+    (SELECT jsonb_agg(i -> 'rule_id' ORDER BY n) FROM got, jsonb_array_elements(v -> 'items') WITH ORDINALITY AS e (i, n)
+     WHERE k = 'all'),
+    jsonb_build_array(current_setting('test.rule_id'), NULL, NULL, NULL, NULL, NULL),
+    'rule_id is the rule the approval created, null for every other proposal'
+);
+SELECT is(
+    (SELECT jsonb_path_query_array(v, '$.items[*].status') FROM got WHERE k = 'all'),
+    '["approved", "rejected", "pending", "pending", "pending", "pending"]'::jsonb,
+    'the items show the reviews'
+);
+
+-- ------------------------------------------------------------ pages
+SELECT is(
+    (SELECT jsonb_build_object('names', pg_temp.names(v), 'meta', v - 'items') FROM got WHERE got.k = c.k),
+    c.expected,
+    c.description
+)
+FROM (VALUES
+    (1, 'all', jsonb_build_object('names', (SELECT names FROM t1_order),
+               'meta', '{"total": 6, "has_more": false, "pagination": {"limit": 200, "offset": 0, "next_offset": null}}'::jsonb),
+     'limit 200 (the maximum): every proposal, has_more false, next_offset null'),
+    (2, 'default', jsonb_build_object('names', (SELECT names FROM t1_order),
+                   'meta', '{"total": 6, "has_more": false, "pagination": {"limit": 50, "offset": 0, "next_offset": null}}'::jsonb),
+     'the defaults are limit 50, offset 0'),
+    (3, 'first', '{"names": ["timeout"], "meta": {"total": 6, "has_more": true,
+                   "pagination": {"limit": 1, "offset": 0, "next_offset": 1}}}'::jsonb,
+     'limit 1 (the minimum): the newest proposal, has_more true, next_offset 1'),
+    (4, 'middle', '{"names": ["step", "skill"], "meta": {"total": 6, "has_more": true,
+                    "pagination": {"limit": 2, "offset": 2, "next_offset": 4}}}'::jsonb,
+     'a middle page: has_more true, next_offset = offset + limit'),
+    (5, 'last', '{"names": ["rate", "cost"], "meta": {"total": 6, "has_more": false,
+                  "pagination": {"limit": 4, "offset": 4, "next_offset": null}}}'::jsonb,
+     'the last, partial page: has_more false, next_offset null'),
+    (6, 'end', '{"names": [], "meta": {"total": 6, "has_more": false,
+                 "pagination": {"limit": 4, "offset": 6, "next_offset": null}}}'::jsonb,
+     'offset equal to the total: no items, has_more false, next_offset null'),
+    (7, 'past', '{"names": [], "meta": {"total": 6, "has_more": false,
+                  "pagination": {"limit": 4, "offset": 99, "next_offset": null}}}'::jsonb,
+     'offset past the end: no items, has_more false, next_offset null')
+) AS c (n, k, expected, description)
+ORDER BY c.n;
+
+SELECT is(
+    (SELECT v FROM got WHERE k = 'walk ' || l),
+    to_jsonb((SELECT names FROM t1_order)),
+    format('pages of %s, followed by next_offset, concatenate to the whole ordered list: no duplicate, no gap', l)
+)
+FROM unnest(ARRAY[1, 2, 4, 6]) AS l;
+SELECT is(
+    (SELECT v FROM got WHERE k = 'walk pending'),
+    '["step", "skill", "rate", "cost"]'::jsonb,
+    'filtered pages (status pending, pages of 3) concatenate to the whole filtered list'
+);
+
+-- ------------------------------------------------------------ filters
+SELECT is(
+    (SELECT jsonb_build_object('names', pg_temp.names(v), 'total', v -> 'total') FROM got WHERE k = 'filter ' || f.n),
+    jsonb_build_object('names', f.names, 'total', cardinality(f.names)),
+    format('filter %s: %s', f.filters, f.description)
+)
+FROM filter_cases AS f ORDER BY f.n;
+
+-- ------------------------------------------------------------ tenants
+SELECT is_empty(
+    $$SELECT FROM got, jsonb_array_elements(v -> 'items') AS i
+      JOIN policies.policy_proposals AS p ON p.id = (i ->> 'id')::uuid
+      WHERE got.k = 'all' AND p.tenant_id <> 't1'$$,
+    'the t1 list holds no proposal of t2 (not even t2''s newest one)'
+);
+SELECT is(
+    (SELECT jsonb_build_object('names', pg_temp.names(v), 'total', v -> 'total') FROM got WHERE k = 't2'),
+    '{"names": ["t2 timeout", "t2 cost"], "total": 2}'::jsonb,
+    't2 sees its own two proposals only'
+);
+
+-- ------------------------------------------------------------ the queue is current
+-- Proposals are read from the base table: a new one shows at once, no refresh.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at)
+VALUES ('t1', 'r-late', 'agent-a', 'failed', 'SKILL_ERROR', '2024-08-10 00:00:00+00');
+SET LOCAL ROLE aos_api;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+INSERT INTO got VALUES ('current', api.policy_proposals('{"status": "pending"}', 200, 0));
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+SELECT is(
+    (SELECT jsonb_build_object('total', v -> 'total', 'runs', jsonb_path_query_array(v, '$.items[*].triggering_run_id'))
+     FROM got WHERE k = 'current'),
+    '{"total": 5, "runs": ["r-late", "r-step", "r-skill", null, null]}'::jsonb,
+    'a proposal the engines just made is in the review queue at once, newest first (no refresh needed)'
+);
+
+-- ------------------------------------------------------------ detail
+SELECT is(
+    (SELECT pg_temp.keys(v) FROM got WHERE k = 'proposal timeout'),
+    (SELECT array_agg(c ORDER BY c) FROM (
+        SELECT attname::text FROM pg_attribute
+        WHERE attrelid = 'policies.policy_proposals'::regclass AND attnum > 0 AND NOT attisdropped
+        UNION ALL VALUES ('rule'), ('triggering_incident'), ('triggering_run')) AS a (c)),
+    'the detail is every column of the proposal plus rule, triggering_incident and triggering_run'
+);
+SELECT is(
+    (SELECT v - 'rule' - 'triggering_incident' - 'triggering_run' FROM got WHERE k = 'proposal timeout'),
+    pg_temp.proposal_json('timeout'),
+    'the detail holds the proposal row as it is in policies.policy_proposals'
+);
+SELECT is(
+    (SELECT v -> 'rule' FROM got WHERE k = 'proposal timeout'),
+    (SELECT to_jsonb(r) FROM policies.policy_rules AS r WHERE r.id::text = current_setting('test.rule_id')),
+    'rule is the row of the rule the approval created'
+);
+SELECT is(
+    (SELECT v -> 'triggering_incident' FROM got WHERE k = 'proposal timeout'),
+    (SELECT to_jsonb(i) FROM incidents.incidents AS i
+     WHERE i.id = (SELECT (v ->> 'triggering_incident_id')::uuid FROM got WHERE k = 'proposal timeout')),
+    'triggering_incident is the row of the incident that triggered it'
+);
+SELECT is(
+    (SELECT v -> 'triggering_run' FROM got WHERE k = 'proposal timeout'),
+    (SELECT to_jsonb(r) FROM activity.runs AS r WHERE r.tenant_id = 't1' AND r.run_id = 'r-timeout'),
+    'triggering_run is the row of t1''s run that triggered it'
+);
+SELECT is(
+    (SELECT jsonb_build_object('agent', v #>> '{triggering_run,agent_id}', 'incident_tenant', v #>> '{triggering_incident,tenant_id}',
+                               'incident_run', v #>> '{triggering_incident,source_run_id}')
+     FROM got WHERE k = 'proposal timeout'),
+    '{"agent": "agent-a", "incident_tenant": "t1", "incident_run": "r-timeout"}'::jsonb,
+    'the triggers are t1''s (t2 has a run and an incident for r-timeout too)'
+);
+SELECT is(
+    (SELECT jsonb_build_object('status', v -> 'status', 'reviewed_by', v -> 'reviewed_by', 'rule', v -> 'rule',
+                               'run', v #>> '{triggering_run,run_id}')
+     FROM got WHERE k = 'proposal crash'),
+    '{"status": "rejected", "reviewed_by": "alice", "rule": null, "run": "r-crash"}'::jsonb,
+    'a rejected proposal: its review, no rule, its triggering run'
+);
+SELECT is(
+    (SELECT jsonb_build_object('rule', v -> 'rule', 'triggering_incident', v -> 'triggering_incident',
+                               'triggering_run', v -> 'triggering_run', 'type', v -> 'proposal_type')
+     FROM got WHERE k = 'proposal cost'),
+    '{"rule": null, "triggering_incident": null, "triggering_run": null, "type": "cost_cap_policy"}'::jsonb,
+    'a proposal with no trigger: triggering_incident and triggering_run null'
+);
+
+-- Current: approving the step proposal shows its rule in the detail at once.
+SET LOCAL ROLE aos_operator;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT set_config('test.step_rule_id',
+    policies.approve_proposal((SELECT id FROM names WHERE name = 'step'), 'alice')::text, TRUE);
+RESET ROLE;
+SET LOCAL ROLE aos_api;
+INSERT INTO got VALUES ('proposal step approved', api.policy_proposal((SELECT id FROM names WHERE name = 'step')));
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+SELECT is(
+    (SELECT jsonb_build_object('status', v -> 'status', 'rule', v #>> '{rule,id}', 'source', v #>> '{rule,source}')
+     FROM got WHERE k = 'proposal step approved'),
+    jsonb_build_object('status', 'approved', 'rule', current_setting('test.step_rule_id'), 'source', 'proposal'),
+    'the detail is current: an approval shows with its rule at once'
+);
+
+-- ------------------------------------------------------------ rejected calls
+SELECT * FROM pg_temp.rejections();
+
+SELECT * FROM finish();
+ROLLBACK;
