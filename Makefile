@@ -11,8 +11,8 @@ APT_PACKAGES := postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pg
 .PHONY: help setup system-packages run test pgtap pytest lint bench db-start db-stop clean
 
 help:
-	@echo "make run    set up, start the embedded database, migrate, show what exists"
-	@echo "make test   set up, then pg_prove, pytest and lint, each printing its summary"
+	@echo "make run    set up, start the embedded database, migrate, show what exists, run the demo"
+	@echo "make test   set up, then pg_prove, pytest, lint, the SDSR scenarios and the contract check"
 	@echo "make setup  install missing Debian packages and the .venv (idempotent)"
 	@echo "make lint   sqlfluff, squawk and plpgsql_check"
 	@echo "make bench  ingest benchmark: engines on versus bare tables (SPEC section 11)"
@@ -47,6 +47,7 @@ db-stop:
 run: db-start
 	$(AOSDB) migrate
 	$(AOSDB) status
+	$(AOSDB) demo
 
 # Every suite runs even when an earlier one fails; the exit status says whether all passed.
 test: db-start
@@ -54,6 +55,11 @@ test: db-start
 	echo "== pg_prove (aosdb test)"; $(AOSDB) test || status=1; \
 	echo "== pytest"; $(PYTEST) -q || status=1; \
 	echo "== lint (aosdb lint)"; $(AOSDB) lint || status=1; \
+	url=$$($(AOSDB) db url); ci="$${url%/aosdb}/aosdb_ci"; \
+	echo "== SDSR scenarios (aosdb scenario run scenarios/, in a fresh database aosdb_ci)"; \
+	{ psql -q "$$url" -c 'DROP DATABASE IF EXISTS aosdb_ci WITH (FORCE)' -c 'CREATE DATABASE aosdb_ci' \
+	  && $(AOSDB) migrate --dsn "$$ci" >/dev/null && $(AOSDB) scenario run scenarios/ --dsn "$$ci"; } || status=1; \
+	echo "== contract check (aosdb check . --dsn aosdb_ci)"; $(AOSDB) check . --dsn "$$ci" || status=1; \
 	exit $$status
 
 pgtap: db-start

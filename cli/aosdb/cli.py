@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Optional
 
@@ -33,6 +34,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the embedded PostgreSQL cluster in .aosdb/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+scenario_app = typer.Typer(help="SDSR scenarios: inject causes, assert the effects the engines produce.",
+                           no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
 
 DsnOption = typer.Option(
     None,
@@ -195,6 +199,52 @@ def lint(dsn: Optional[str] = DsnOption) -> None:
     raise typer.Exit(run_lint(_dsn(dsn)))
 
 
+@scenario_app.command("run")
+def scenario_run(
+    paths: list[str] = typer.Argument(..., help="Scenario YAML files or directories of them."),
+    keep: bool = typer.Option(False, "--keep", help="Commit the scenarios' rows instead of rolling them back."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Run SDSR scenarios as aos_scenario and print TAP; exit 1 when an assertion fails.
+
+    Example: aosdb scenario run scenarios/
+    """
+    from aosdb.scenarios import run_paths
+
+    raise typer.Exit(run_paths(_dsn(dsn), paths, keep=keep, emit=typer.echo))
+
+
+@app.command()
+def check(
+    root: Optional[str] = typer.Argument(None, help="Tree with sql/ and scenarios/ (default: this project)."),
+    dsn: Optional[str] = typer.Option(None, "--dsn", help="Also check this live database's catalog."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """The contract checker: XD-001..XD-004 over the SQL (parsed with pglast) and, with --dsn, the live catalog.
+
+    Prints `file:line: XD-00N severity: message`; exits 1 on any ERROR.
+
+    Example: aosdb check . --dsn "$(aosdb db url)"
+    """
+    from aosdb.checker import run_check
+
+    if output_format not in ("text", "json"):
+        raise AosdbError("--format must be text or json")
+    raise typer.Exit(run_check(root, dsn, output_format, emit=typer.echo))
+
+
+@app.command()
+def demo(dsn: Optional[str] = DsnOption) -> None:
+    """The guided tour: run the shipped scenarios (kept), show the propagation chain, refresh the
+    views and print one incident's evidence. Re-runnable.
+
+    Example: aosdb demo
+    """
+    from aosdb.demo import run_demo
+
+    raise typer.Exit(run_demo(_dsn(dsn), typer.echo))
+
+
 def _report_refresh(done: list[tuple[str, float, int]]) -> None:
     for view, elapsed_ms, rows in done:
         typer.echo(f"refreshed {view:<26} {rows:>9} rows in {elapsed_ms:9.1f} ms")
@@ -215,8 +265,8 @@ def refresh_views(
     """
     from aosdb import refresh as views
 
-    if debounce < 0:
-        raise AosdbError("--debounce must be 0 or more")
+    if not math.isfinite(debounce) or debounce < 0:
+        raise AosdbError("--debounce must be a number of seconds, 0 or more")
     if not follow:
         _report_refresh(views.refresh(_dsn(dsn)))
         return

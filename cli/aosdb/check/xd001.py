@@ -1,0 +1,147 @@
+"""XD-001: the read side is read-only, and each facade reads only what its contract row lists.
+
+- Every function of the api schema is STABLE or IMMUTABLE and writes nothing: no INSERT, UPDATE,
+  DELETE, MERGE, TRUNCATE, COPY FROM, SELECT INTO, no call of a function that writes (followed
+  through every function of the program), no nextval()/setval().
+- Every facade of aos.contract_facades exists, and reads (itself or through the functions it
+  calls) only relations of its aos.contract_facade_reads rows. A view counts as the view.
+- Every api function that is not a helper (`_name`) is a facade of the contract.
+- No view writes: not in its query, not through a function it calls, not by a rule (CREATE RULE
+  ... DO INSERT/UPDATE/DELETE) and not by an INSTEAD OF trigger.
+"""
+
+from __future__ import annotations
+
+import pglast
+from pglast import ast
+
+from aosdb.check.bodies import node_facts
+from aosdb.check.contract import Contract
+from aosdb.check.findings import ERROR, WARNING, Finding, Where
+from aosdb.check.program import SYSTEM_SCHEMAS, WRITING_BUILTINS, Program
+from aosdb.check.tree import FunctionDef, ViewDef
+
+RULE = "XD-001"
+FACADE_SCHEMA = "api"
+TRIGGER_TYPE_INSTEAD = 64  # pg_trigger.tgtype bit (and CreateTrigStmt.timing) of INSTEAD OF
+
+
+def _error(where: Where, message: str) -> Finding:
+    return Finding.at(where, RULE, ERROR, message)
+
+
+def _writes_through_calls(program: Program, fn: FunctionDef, subject: str) -> list[Finding]:
+    """The calls in fn of functions that write (followed transitively), or of writing built-ins."""
+    findings = []
+    for call in fn.facts.calls:
+        if call.schema in (None, "pg_catalog") and call.name in WRITING_BUILTINS:
+            findings.append(_error(call.where, f"{subject} calls {call.name}(), which writes"))
+            continue
+        for callee in program.callees(fn, call):
+            writes = program.writes(callee)
+            if writes:
+                write = writes[0].item
+                chain = f" (through {' -> '.join(writes[0].via)})" if writes[0].via else ""
+                findings.append(_error(call.where, f"{subject} calls {callee.qualified}, which writes: "
+                                                   f"{write.describe()}{chain} at {write.rel.where}"))  # fmt: skip
+    return findings
+
+
+def facades(contract: Contract, program: Program, place: str) -> list[Finding]:
+    """The api functions of the program; place says where they come from ("sql/", "the database")."""
+    findings: list[Finding] = []
+    for fn in (f for f in program.functions if f.schema == FACADE_SCHEMA):
+        subject = fn.qualified
+        if fn.error is not None:
+            findings.append(_error(fn.error.where, f"{subject}: {fn.error}; it cannot be proven read-only"))
+            continue
+        if fn.volatility == "v":
+            findings.append(_error(fn.where, f"{subject} is VOLATILE: api functions are STABLE or IMMUTABLE, so "
+                                             "that PostgreSQL itself refuses a write inside them"))  # fmt: skip
+        for write in fn.facts.writes:
+            findings.append(_error(write.rel.where, f"{subject} writes: {write.describe()}"))
+        for where, what in fn.facts.opaque:
+            findings.append(Finding.at(where, RULE, WARNING, f"{subject}: {what} cannot be proven read-only"))
+        findings += _writes_through_calls(program, fn, subject)
+        if not fn.name.startswith("_") and fn.qualified not in contract.facades:
+            message = (f"{subject} is not in aos.contract_facades: every facade has a contract row listing what "
+                       "it may read (helpers start with _)")
+            findings.append(_error(fn.where, message))
+    for name, row in sorted(contract.facades.items()):
+        schema, _, bare = name.partition(".")
+        defs = program.named(schema, bare)
+        if not defs:
+            findings.append(_error(row, f"facade {name} of aos.contract_facades is not defined in {place}"))
+        for fn in defs:
+            findings += _facade_reads(contract, program, fn, name)
+    return findings
+
+
+def _facade_reads(contract: Contract, program: Program, fn: FunctionDef, name: str) -> list[Finding]:
+    allowed = contract.facade_reads.get(name, set())
+    findings = []
+    for reached in program.reads(fn):
+        ref = reached.item
+        # An unqualified name means what it means in the function that wrote it.
+        reader = program.named(*reached.via[-1].split(".", 1))[0] if reached.via else fn
+        target = program.relation(reader, ref)
+        if target is None or target[0] in SYSTEM_SCHEMAS or target in allowed:
+            continue
+        findings.append(_error(ref.where, f"{name} reads {target[0]}.{target[1]}{reached.via_text}, which its "
+                                          "rows of aos.contract_facade_reads do not list"))  # fmt: skip
+    return findings
+
+
+def views(program: Program, views: list[ViewDef]) -> list[Finding]:
+    findings = []
+    for view in views:
+        subject = f"{'materialized ' if view.materialized else ''}view {view.schema}.{view.name}"
+        for write in view.facts.writes:
+            findings.append(_error(write.rel.where, f"{subject} writes: {write.describe()}"))
+        as_function = FunctionDef(view.schema, view.name, "sql", "s", None, view.where, view.facts)
+        findings += _writes_through_calls(program, as_function, subject)
+    return findings
+
+
+def rule_writes(node: ast.RuleStmt) -> bool:
+    nowhere = Where("", 0)
+    return bool(node_facts(node.actions, lambda _loc: nowhere, nowhere).writes)
+
+
+def source_view_writers(view_names: set[tuple[str, str]], statements) -> list[Finding]:
+    """CREATE RULE ... DO [INSTEAD] <write> on views of the tree, and INSTEAD OF triggers."""
+    findings = []
+    for node, where in statements:
+        if isinstance(node, ast.RuleStmt):
+            view = f"{node.relation.schemaname or 'public'}.{node.relation.relname}"
+            if tuple(view.split(".")) in view_names and rule_writes(node):
+                findings.append(_error(where, f"rule {node.rulename} makes view {view} write"))
+        elif isinstance(node, ast.CreateTrigStmt) and node.timing & TRIGGER_TYPE_INSTEAD:
+            view = f"{node.relation.schemaname or 'public'}.{node.relation.relname}"
+            findings.append(_error(where, f"INSTEAD OF trigger {node.trigname} makes view {view} write"))
+    return findings
+
+
+def catalog_view_writers(rules: list[tuple[str, str, str]], triggers: list[tuple[str, str]]) -> list[Finding]:
+    """rules: (view, rule, pg_get_ruledef) of the rules other than _RETURN; triggers: (view,
+    trigger) of the INSTEAD OF triggers."""
+    findings = []
+    for view, rule, definition in rules:
+        node = pglast.parse_sql(definition)[0].stmt
+        if isinstance(node, ast.RuleStmt) and rule_writes(node):
+            findings.append(_error(Where.db(view), f"rule {rule} makes view {view} write"))
+    for view, trigger in triggers:
+        findings.append(_error(Where.db(view), f"INSTEAD OF trigger {trigger} makes view {view} write"))
+    return findings
+
+
+def catalog_view_calls(program: Program, calls: list[tuple[str, str, str]]) -> list[Finding]:
+    """calls: (view, function schema, function name) from pg_depend of each view's _RETURN rule."""
+    findings = []
+    for view, schema, name in calls:
+        for fn in program.named(schema, name):
+            writes = program.writes(fn)
+            if writes:
+                findings.append(_error(Where.db(view), f"view {view} calls {fn.qualified}, which writes: "
+                                                       f"{writes[0].item.describe()}"))  # fmt: skip
+    return findings
