@@ -1,0 +1,274 @@
+"""SPEC 10: `aosdb check` passes on the project, and fails on each kind of contract violation.
+
+Each fixture under tests/fixtures/checker/<case>/ is laid over a copy of the project's sql/ (the
+project itself is clean): it adds one file with one violation, and marks the offending line with
+`expect: XD-00N`. The checker must report exactly those findings, at exactly those lines. The
+catalog cases break a migrated database with one statement and check it with --dsn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import REPO_ROOT, CliResult, assert_one_error_line, free_port
+
+FIXTURES = Path(__file__).parent / "fixtures" / "checker"
+EXPECT = re.compile(r"expect: (XD-00\d)")
+LINE = re.compile(r"^(?P<file>\S+):(?P<line>\d+): (?P<rule>XD-00[1-4]) (?P<severity>ERROR|WARNING): (?P<message>.+)$")
+SUMMARY = re.compile(r"^check: (?P<errors>\d+) errors?, (?P<warnings>\d+) warnings? \(.+\)$")
+
+Finding = tuple[str, int, str]  # (file relative to the tree, or db:<object>; line; rule)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def tree_with(tmp_path: Path, case: str | None) -> Path:
+    """A copy of the project's sql/ (without the pgTAP tests) with the fixture laid over it."""
+    root = tmp_path / (case or "project")
+    shutil.copytree(REPO_ROOT / "sql", root / "sql", ignore=shutil.ignore_patterns("tests"))
+    (root / "scenarios").mkdir()
+    if case:
+        shutil.copytree(FIXTURES / case, root, dirs_exist_ok=True)
+    return root
+
+
+def marked(case: str) -> set[Finding]:
+    """The findings a fixture announces with `expect: XD-00N` on the offending line."""
+    out = set()
+    for path in sorted((FIXTURES / case).rglob("*")):
+        if path.is_file():
+            for number, text in enumerate(path.read_text().splitlines(), start=1):
+                match = EXPECT.search(text)
+                if match:
+                    out.add((str(path.relative_to(FIXTURES / case)), number, match.group(1)))
+    return out
+
+
+def line_of(path: Path, fragment: str) -> int:
+    return next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if fragment in text)
+
+
+def check_json(invoke: Callable[..., CliResult], *args: str) -> tuple[CliResult, list[dict]]:
+    result = invoke("check", *args, "--format", "json")
+    assert "Traceback" not in result.stdout + result.stderr, str(result)
+    try:
+        return result, json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"stdout is not one JSON document\n{result}") from None
+
+
+def found(findings: list[dict], root: Path | None) -> set[Finding]:
+    out = set()
+    for f in findings:
+        name = f["file"]
+        if not name.startswith("db:"):
+            name = str(Path(name).resolve().relative_to(root.resolve()))
+        out.add((name, f["line"], f["rule"]))
+    return out
+
+
+# ---- the project -------------------------------------------------------------------------------
+
+
+def test_project_passes(invoke) -> None:
+    result = invoke("check")
+    assert result.returncode == 0, str(result)
+    lines = result.stdout.splitlines()
+    assert not [line for line in lines if " ERROR: " in line], str(result)
+    summary = SUMMARY.match(lines[-1])
+    assert summary and summary["errors"] == "0", str(result)
+    assert "contract from sql/migrations" in lines[-1], str(result)
+
+
+def test_project_passes_with_its_database(invoke, migrated_dsn: str) -> None:
+    result = invoke("check", str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert result.returncode == 0, str(result)
+    assert not [line for line in result.stdout.splitlines() if " ERROR: " in line], str(result)
+    assert "contract from the database" in result.stdout, str(result)
+    assert "catalog of" in result.stdout, str(result)
+
+
+def test_text_output_is_file_line_rule_severity_message(invoke, tmp_path: Path) -> None:
+    root = tree_with(tmp_path, "incidents_inserts_rules")
+    result = invoke("check", str(root))
+    assert result.returncode == 1, str(result)
+    *lines, last = result.stdout.splitlines()
+    assert lines and all(LINE.match(line) for line in lines), str(result)
+    summary = SUMMARY.match(last)
+    assert summary and summary["errors"] == str(len(lines)) and summary["warnings"] == "0", str(result)
+    match = LINE.match(lines[0])
+    assert match["file"].endswith("sql/functions/zz_incidents_autorule.sql"), str(result)
+    assert "policies.policy_rules" in match["message"] and "incidents" in match["message"], str(result)
+
+
+def test_json_output_is_only_a_json_array(invoke, tmp_path: Path) -> None:
+    root = tree_with(tmp_path, "facade_writes")
+    result, findings = check_json(invoke, str(root))
+    assert result.returncode == 1, str(result)
+    assert isinstance(findings, list) and findings, str(result)
+    for finding in findings:
+        assert set(finding) == {"file", "line", "rule", "severity", "message"}, finding
+    result, findings = check_json(invoke)
+    assert result.returncode == 0 and [f for f in findings if f["severity"] == "ERROR"] == [], str(result)
+
+
+# ---- one violation per tree -----------------------------------------------------------------------
+
+SOURCE_CASES = [
+    # (a) a function of incidents inserting into policies.policy_rules inside a PL/pgSQL IF block
+    "incidents_inserts_rules",
+    # (b) an UPDATE of another domain's table (LANGUAGE sql body)
+    "activity_updates_incidents",
+    # dynamic SQL with a constant text is checked like static SQL
+    "dynamic_execute",
+    # (c) a facade that writes
+    "facade_writes",
+    # (d) a facade reading a table outside its contract rows
+    "facade_reads_outside",
+    # (h) runs.policy_violation is the PolicyEngine's; runs.status is not (flag_run passes, halt_run fails)
+    "policy_violation_only",
+    # (f) a stray write grant in a migration
+    "stray_grant",
+    # a role membership that hands one domain's writes to another domain's role
+    "role_membership",
+    # a view that writes through the function it calls
+    "view_calls_writer",
+]
+
+
+@pytest.mark.parametrize("case", SOURCE_CASES)
+def test_each_violation_is_reported_at_its_line(invoke, tmp_path: Path, case: str) -> None:
+    root = tree_with(tmp_path, case)
+    expected = marked(case)
+    assert expected, f"fixture {case} marks no line"
+    result, findings = check_json(invoke, str(root))
+    assert found(findings, root) == expected, str(result)
+    assert {f["severity"] for f in findings} == {"ERROR"}, str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_dropped_foreign_key_is_reported_at_its_contract_row(invoke, tmp_path: Path) -> None:
+    """(e), source: a migration drops incidents_source_run_fk; the finding points at the link's row."""
+    root = tree_with(tmp_path, "dropped_foreign_key")
+    contract = Path("sql/migrations/0006_contract.sql")
+    expected = {(str(contract), line_of(root / contract, "('incidents_source_run_fk',"), "XD-002")}
+    result, findings = check_json(invoke, str(root))
+    assert found(findings, root) == expected, str(result)
+    assert "incidents_source_run_fk" in findings[0]["message"], str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_contract_rows_are_read_from_the_migrations(invoke, tmp_path: Path) -> None:
+    """A later migration deletes one contract row: the facade that relies on it now fails."""
+    root = tree_with(tmp_path, "contract_row_removed")
+    facade = Path("sql/functions/api_policies.sql")
+    expected = {(str(facade), line_of(root / facade, "'triggering_run', (SELECT to_jsonb(r) FROM activity.runs"),
+                 "XD-001")}  # fmt: skip
+    result, findings = check_json(invoke, str(root))
+    assert found(findings, root) == expected, str(result)
+    assert "api.policy_proposal reads activity.runs" in findings[0]["message"], str(result)
+
+
+def test_scenario_without_expectations_is_a_warning(invoke, tmp_path: Path) -> None:
+    """(g): XD-003 is a warning: reported, exit 0."""
+    root = tree_with(tmp_path, "scenario_without_expectations")
+    result, findings = check_json(invoke, str(root))
+    assert found(findings, root) == marked("scenario_without_expectations"), str(result)
+    assert [f["severity"] for f in findings] == ["WARNING"], str(result)
+    assert "SDSR-CHECK-001" in findings[0]["message"], str(result)
+    assert result.returncode == 0, str(result)
+
+
+def test_empty_expected_propagation_is_a_warning(invoke, tmp_path: Path) -> None:
+    root = tree_with(tmp_path, None)
+    (root / "scenarios" / "empty.yml").write_text("scenario_id: SDSR-CHECK-002\ninject: []\nexpected_propagation: []\n")
+    result, findings = check_json(invoke, str(root))
+    assert found(findings, root) == {("scenarios/empty.yml", 3, "XD-003")}, str(result)
+    assert result.returncode == 0, str(result)
+
+
+# ---- the live catalog (--dsn) --------------------------------------------------------------------
+
+
+def _break(dsn: str, statement: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def test_dropped_foreign_key_in_the_catalog(invoke, migrated_dsn: str) -> None:
+    """(e): the tree is fine, the database lost the link."""
+    _break(migrated_dsn, "ALTER TABLE incidents.incidents DROP CONSTRAINT incidents_source_run_fk")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert found(findings, None) == {("db:incidents.incidents", 0, "XD-002")}, str(result)
+    assert "incidents_source_run_fk" in findings[0]["message"], str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_stray_grant_in_the_catalog(invoke, migrated_dsn: str) -> None:
+    """(f): a write grant outside the worker's domain, made by hand in the database."""
+    _break(migrated_dsn, "GRANT INSERT ON policies.policy_rules TO aos_worker")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert found(findings, None) == {("db:policies.policy_rules", 0, "XD-004")}, str(result)
+    assert "aos_worker" in findings[0]["message"], str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_stray_read_grant_in_the_catalog(invoke, migrated_dsn: str) -> None:
+    """The catalog must equal aos.contract_grants exactly: an unlisted SELECT is stray too."""
+    _break(migrated_dsn, "GRANT SELECT ON policies.policy_rules TO aos_bi")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert found(findings, None) == {("db:policies.policy_rules", 0, "XD-004")}, str(result)
+    assert "stray grant SELECT" in findings[0]["message"], str(result)
+
+
+def test_live_facade_reading_outside_its_row(invoke, migrated_dsn: str) -> None:
+    """A helper replaced in the database (not in the tree) makes two facades read a guardrail table."""
+    _break(migrated_dsn, """
+        CREATE OR REPLACE FUNCTION api._run_traces(p_run_id text) RETURNS jsonb
+        LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')
+            FROM activity.aos_traces AS t
+            CROSS JOIN policies.default_guardrails AS g
+            WHERE t.run_id = p_run_id
+        $fn$""")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert {(f["file"], f["rule"]) for f in findings} == {("db:api._run_traces(text)", "XD-001")}, str(result)
+    assert {m for f in findings for m in re.findall(r"api\.activity_run\w*", f["message"])} == {
+        "api.activity_run", "api.activity_run_evidence"}, str(result)
+    assert result.returncode == 1, str(result)
+
+
+# ---- what makes the check impossible: exit 2, one line ---------------------------------------------
+
+
+def test_root_without_sql_is_one_clear_line(invoke, tmp_path: Path) -> None:
+    result = invoke("check", str(tmp_path))
+    assert result.returncode == 2, str(result)
+    assert_one_error_line(result, "no sql/ directory")
+
+
+def test_unreadable_contract_statement_is_one_clear_line(invoke, tmp_path: Path) -> None:
+    root = tree_with(tmp_path, "unreadable_contract")
+    result = invoke("check", str(root))
+    assert result.returncode == 2, str(result)
+    assert_one_error_line(result, "0100_contract_upsert.sql:3", "ON CONFLICT")
+
+
+def test_unmigrated_database_is_one_clear_line(invoke, fresh_dsn: str) -> None:
+    result = invoke("check", str(REPO_ROOT), "--dsn", fresh_dsn)
+    assert result.returncode == 2, str(result)
+    assert_one_error_line(result, "not migrated")
+
+
+def test_unreachable_database_is_one_clear_line(invoke) -> None:
+    result = invoke("check", str(REPO_ROOT), "--dsn", f"postgresql://nobody:Secret-7f3q@127.0.0.1:{free_port()}/x")
+    assert result.returncode == 2, str(result)
+    assert_one_error_line(result, "cannot connect")
+    assert "Secret-7f3q" not in result.stdout + result.stderr, str(result)
