@@ -415,7 +415,7 @@ def _facade_queries(tenant: str, run: str, failed_run: str, incident: str, propo
          f"SELECT to_jsonb(r) FROM activity.runs AS r WHERE r.tenant_id = {t} AND r.run_id = {q['run']}"),
         ("api._run_traces", traces.format(t=t, r=q["run"])),
         ("api.activity_run: analytics",
-         f"SELECT to_jsonb(v) - 'tenant_id' - 'run_id' FROM activity.v_runs_o2_tenant AS v "
+         f"SELECT to_jsonb(v) - 'tenant_id' - 'run_id' FROM activity.v_runs_o2_api AS v "
          f"WHERE v.tenant_id = {t} AND v.run_id = {q['run']}"),
         ("api.activity_run_evidence: incidents_caused",
          f"SELECT coalesce(jsonb_agg(to_jsonb(i) ORDER BY i.created_at, i.id), '[]') FROM incidents.incidents AS i "
@@ -434,7 +434,7 @@ def _facade_queries(tenant: str, run: str, failed_run: str, incident: str, propo
          f"SELECT count(*) FROM incidents.incident_evidence AS e "
          f"WHERE e.tenant_id = {t} AND e.incident_id = {q['inc']}"),
         ("api.incident: recurrence_count",
-         f"SELECT v.recurrence_count FROM incidents.v_incidents_o2_tenant AS v "
+         f"SELECT v.recurrence_count FROM incidents.v_incidents_o2_api AS v "
          f"WHERE v.tenant_id = {t} AND v.incident_id = {q['inc']}"),
         ("api.incident_evidence: source_run",
          f"SELECT to_jsonb(r) FROM activity.runs AS r WHERE r.tenant_id = {t} AND r.run_id = "
@@ -464,22 +464,22 @@ def _facade_queries(tenant: str, run: str, failed_run: str, incident: str, propo
         # Lists: the filters a caller did not give are NULL, which the custom plan folds away.
         ("api.activity_runs page 1: items",
          f"SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at DESC, v.run_id DESC) FROM ("
-         f"SELECT * FROM activity.v_runs_o2_tenant AS r WHERE r.tenant_id = {t} "
+         f"SELECT * FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t} "
          f"ORDER BY r.created_at DESC, r.run_id DESC LIMIT 50 OFFSET 0) AS v"),
         ("api.activity_runs page 1: total",
-         f"SELECT count(*) FROM activity.v_runs_o2_tenant AS r WHERE r.tenant_id = {t}"),
+         f"SELECT count(*) FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t}"),
         ("api.activity_runs status=failed: items",
          f"SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at DESC, v.run_id DESC) FROM ("
-         f"SELECT * FROM activity.v_runs_o2_tenant AS r WHERE r.tenant_id = {t} AND r.status = 'failed' "
+         f"SELECT * FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t} AND r.status = 'failed' "
          f"ORDER BY r.created_at DESC, r.run_id DESC LIMIT 50 OFFSET 0) AS v"),
         ("api.activity_runs status=failed: total",
-         f"SELECT count(*) FROM activity.v_runs_o2_tenant AS r WHERE r.tenant_id = {t} AND r.status = 'failed'"),
+         f"SELECT count(*) FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t} AND r.status = 'failed'"),
         ("api.incidents page 1: items",
          f"SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.first_seen_at DESC, v.incident_id DESC) FROM ("
-         f"SELECT * FROM incidents.v_incidents_o2_tenant AS i WHERE i.tenant_id = {t} "
+         f"SELECT * FROM incidents.v_incidents_o2_api AS i WHERE i.tenant_id = {t} "
          f"ORDER BY i.first_seen_at DESC, i.incident_id DESC LIMIT 50 OFFSET 0) AS v"),
         ("api.incidents page 1: total",
-         f"SELECT count(*) FROM incidents.v_incidents_o2_tenant AS i WHERE i.tenant_id = {t}"),
+         f"SELECT count(*) FROM incidents.v_incidents_o2_api AS i WHERE i.tenant_id = {t}"),
         ("api.policy_proposals page 1: items",
          f"SELECT jsonb_agg(to_jsonb(p) - 'tenant_id' || jsonb_build_object('rule_id', ("
          f"SELECT r.id FROM policies.policy_rules AS r WHERE r.tenant_id = p.tenant_id AND r.source_proposal_id = p.id))"

@@ -38,7 +38,7 @@ BEGIN
 
     SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at DESC, v.run_id DESC) INTO v_items
     FROM (
-        SELECT * FROM activity.v_runs_o2_tenant AS r
+        SELECT * FROM activity.v_runs_o2_api AS r
         WHERE r.tenant_id = aos.current_tenant()
           AND (v_status IS NULL OR r.status = v_status)
           AND (v_state IS NULL OR r.state = v_state)
@@ -51,7 +51,7 @@ BEGIN
         LIMIT p_limit OFFSET p_offset
     ) AS v;
     SELECT count(*) INTO v_total
-    FROM activity.v_runs_o2_tenant AS r
+    FROM activity.v_runs_o2_api AS r
     WHERE r.tenant_id = aos.current_tenant()
       AND (v_status IS NULL OR r.status = v_status)
       AND (v_state IS NULL OR r.state = v_state)
@@ -109,7 +109,7 @@ BEGIN
     RETURN v_run || jsonb_build_object(
         'traces', api._run_traces(p_run_id),
         'analytics', (
-            SELECT to_jsonb(v) - 'tenant_id' - 'run_id' FROM activity.v_runs_o2_tenant AS v
+            SELECT to_jsonb(v) - 'tenant_id' - 'run_id' FROM activity.v_runs_o2_api AS v
             WHERE v.tenant_id = aos.current_tenant() AND v.run_id = p_run_id
         )
     );

@@ -40,7 +40,7 @@ BEGIN
 
     SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.first_seen_at DESC, v.incident_id DESC) INTO v_items
     FROM (
-        SELECT * FROM incidents.v_incidents_o2_tenant AS i
+        SELECT * FROM incidents.v_incidents_o2_api AS i
         WHERE i.tenant_id = aos.current_tenant()
           AND (v_severity IS NULL OR i.severity = v_severity)
           AND (v_state IS NULL OR i.lifecycle_state = v_state)
@@ -55,7 +55,7 @@ BEGIN
         LIMIT p_limit OFFSET p_offset
     ) AS v;
     SELECT count(*) INTO v_total
-    FROM incidents.v_incidents_o2_tenant AS i
+    FROM incidents.v_incidents_o2_api AS i
     WHERE i.tenant_id = aos.current_tenant()
       AND (v_severity IS NULL OR i.severity = v_severity)
       AND (v_state IS NULL OR i.lifecycle_state = v_state)
@@ -107,7 +107,7 @@ BEGIN
                         WHERE e.tenant_id = v_tenant AND e.incident_id = p_incident_id),
         'evidence_count', (SELECT count(*) FROM incidents.incident_evidence AS e
                            WHERE e.tenant_id = v_tenant AND e.incident_id = p_incident_id),
-        'recurrence_count', (SELECT v.recurrence_count FROM incidents.v_incidents_o2_tenant AS v
+        'recurrence_count', (SELECT v.recurrence_count FROM incidents.v_incidents_o2_api AS v
                              WHERE v.tenant_id = v_tenant AND v.incident_id = p_incident_id)
     );
 END

@@ -8,11 +8,11 @@ WHERE
         ('aos_bi', 'aos', 'view_refreshes'), ('aos_bi', 'activity', 'v_runs_o2'),
         ('aos_bi', 'incidents', 'v_incidents_o2'));
 DELETE FROM aos.contract_facade_reads
-WHERE table_name IN ('v_runs_o2_tenant', 'v_incidents_o2_tenant');
+WHERE table_name IN ('v_runs_o2_api', 'v_incidents_o2_api');
 DELETE FROM aos.contract_tables
 WHERE (schema_name, table_name) IN (
     ('aos', 'view_refreshes'), ('aos', 'bi_logins'), ('activity', 'v_runs_o2_tenant'),
-    ('incidents', 'v_incidents_o2_tenant'));
+    ('incidents', 'v_incidents_o2_tenant'), ('activity', 'v_runs_o2_api'), ('incidents', 'v_incidents_o2_api'));
 DELETE FROM aos.contract_roles
 WHERE role_name = 'aos_bi_tenant';
 REVOKE SELECT ON activity.runs, activity.aos_traces, incidents.incidents, incidents.incident_events,

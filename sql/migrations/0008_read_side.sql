@@ -108,16 +108,18 @@ INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_s
 ('aos', 'view_refreshes', 'platform', 'table', FALSE),
 ('aos', 'bi_logins', 'platform', 'table', FALSE),
 ('activity', 'v_runs_o2_tenant', 'activity', 'view', TRUE),
-('incidents', 'v_incidents_o2_tenant', 'incidents', 'view', TRUE);
+('incidents', 'v_incidents_o2_tenant', 'incidents', 'view', TRUE),
+('activity', 'v_runs_o2_api', 'activity', 'view', TRUE),
+('incidents', 'v_incidents_o2_api', 'incidents', 'view', TRUE);
 
 -- The list and detail facades read the analytics views through their
--- tenant-filtered views (materialized views have no row-level security).
+-- tenant-filtered api views (materialized views have no row-level security).
 INSERT INTO aos.contract_facade_reads (function_name, schema_name, table_name)
 SELECT f.function_name, v.schema_name, v.table_name
 FROM aos.contract_facade_reads AS f
 INNER JOIN (VALUES
-    ('activity', 'v_runs_o2', 'v_runs_o2_tenant'),
-    ('incidents', 'v_incidents_o2', 'v_incidents_o2_tenant')
+    ('activity', 'v_runs_o2', 'v_runs_o2_api'),
+    ('incidents', 'v_incidents_o2', 'v_incidents_o2_api')
 ) AS v (schema_name, matview, table_name) ON f.schema_name = v.schema_name AND f.table_name = v.matview;
 
 INSERT INTO aos.contract_grants (role_name, schema_name, table_name, privilege, column_names)
@@ -132,8 +134,8 @@ INSERT INTO aos.contract_grants (role_name, schema_name, table_name, privilege, 
 ('aos_bi_tenant', 'aos', 'bi_logins', 'SELECT', NULL),
 ('aos_bi', 'activity', 'v_runs_o2', 'SELECT', NULL),
 ('aos_bi', 'incidents', 'v_incidents_o2', 'SELECT', NULL),
-('aos_api', 'activity', 'v_runs_o2_tenant', 'SELECT', NULL),
-('aos_api', 'incidents', 'v_incidents_o2_tenant', 'SELECT', NULL),
+('aos_api', 'activity', 'v_runs_o2_api', 'SELECT', NULL),
+('aos_api', 'incidents', 'v_incidents_o2_api', 'SELECT', NULL),
 ('aos_bi_tenant', 'activity', 'v_runs_o2_tenant', 'SELECT', NULL),
 ('aos_bi_tenant', 'incidents', 'v_incidents_o2_tenant', 'SELECT', NULL);
 

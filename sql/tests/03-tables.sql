@@ -2,8 +2,9 @@
 -- of section 7, the read side's bookkeeping of 6.1): exactly these tables,
 -- exactly these columns with these types and nullability, tenant-first
 -- primary keys, the unique keys, and the defaults the SPEC names. The
--- analytics views of SPEC 6.1 and their tenant-filtered views are not tables:
--- they are enumerated on their own, with exactly their columns and types.
+-- analytics views of SPEC 6.1 and their tenant-filtered views (the tenant BI
+-- logins' and the api facades') are not tables: they are enumerated on their
+-- own, with exactly their columns and types.
 BEGIN;
 
 CREATE TEMP TABLE expected_columns (
@@ -229,14 +230,16 @@ INSERT INTO expected_columns VALUES
 
 -- SPEC 6.1: the analytics views (materialized) with the columns the SPEC
 -- names and the few more they offer, and the tenant-filtered views (plain
--- views, 0008) that show exactly the same columns to tenant-scoped readers.
+-- views, 0008) that show exactly the same columns to tenant-scoped readers:
+-- *_tenant (security barrier) for tenant BI logins, *_api for the api facades.
 -- View columns carry no NOT NULL or defaults, so only names and types count.
 CREATE TEMP TABLE expected_view_columns (
     schema_name name, view_name name, relkind "char", column_name name, type_name text
 ) ON COMMIT DROP;
 INSERT INTO expected_view_columns
 SELECT 'activity', v.view_name, v.relkind, c.column_name, c.type_name
-FROM (VALUES ('v_runs_o2'::name, 'm'::"char"), ('v_runs_o2_tenant', 'v')) AS v (view_name, relkind)
+FROM (VALUES ('v_runs_o2'::name, 'm'::"char"), ('v_runs_o2_tenant', 'v'), ('v_runs_o2_api', 'v'))
+    AS v (view_name, relkind)
 CROSS JOIN (VALUES
     ('run_id'::name, 'text'),
     ('tenant_id', 'text'),
@@ -264,7 +267,8 @@ CROSS JOIN (VALUES
 ) AS c (column_name, type_name)
 UNION ALL
 SELECT 'incidents', v.view_name, v.relkind, c.column_name, c.type_name
-FROM (VALUES ('v_incidents_o2'::name, 'm'::"char"), ('v_incidents_o2_tenant', 'v')) AS v (view_name, relkind)
+FROM (VALUES ('v_incidents_o2'::name, 'm'::"char"), ('v_incidents_o2_tenant', 'v'), ('v_incidents_o2_api', 'v'))
+    AS v (view_name, relkind)
 CROSS JOIN (VALUES
     ('incident_id'::name, 'uuid'),
     ('tenant_id', 'text'),

@@ -21,10 +21,11 @@ FROM (VALUES
     ('policies', 'default_guardrails'), ('policies', 'policy_proposals'), ('policies', 'policy_rules'),
     ('policies', 'prevention_records'),
     -- The read side (0008, sql/views): the refresh log, the BI login map, the
-    -- analytics views and their tenant-filtered views.
+    -- analytics views, their tenant-filtered views for tenant BI logins and
+    -- the api facades' views of the caller's tenant.
     ('aos', 'view_refreshes'), ('aos', 'bi_logins'),
-    ('activity', 'v_runs_o2'), ('activity', 'v_runs_o2_tenant'),
-    ('incidents', 'v_incidents_o2'), ('incidents', 'v_incidents_o2_tenant')
+    ('activity', 'v_runs_o2'), ('activity', 'v_runs_o2_tenant'), ('activity', 'v_runs_o2_api'),
+    ('incidents', 'v_incidents_o2'), ('incidents', 'v_incidents_o2_tenant'), ('incidents', 'v_incidents_o2_api')
 ) AS t (schema_name, table_name)
 CROSS JOIN (VALUES
     ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
@@ -78,7 +79,8 @@ LEFT JOIN (VALUES
     -- STABLE), so aos_api reads what the facades may read, through row-level
     -- security (its own tenant), and writes nothing: not the steps, the
     -- reference tables, the registry, the outbox or the analytics views
-    -- themselves (only their tenant-filtered views).
+    -- themselves (only the api views of its tenant, never the tenant BI
+    -- logins' barrier views).
     ('activity', 'runs', 'aos_api', '{SELECT}'),
     ('activity', 'aos_traces', 'aos_api', '{SELECT}'),
     ('incidents', 'incidents', 'aos_api', '{SELECT}'),
@@ -87,8 +89,8 @@ LEFT JOIN (VALUES
     ('policies', 'policy_proposals', 'aos_api', '{SELECT}'),
     ('policies', 'policy_rules', 'aos_api', '{SELECT}'),
     ('policies', 'prevention_records', 'aos_api', '{SELECT}'),
-    ('activity', 'v_runs_o2_tenant', 'aos_api', '{SELECT}'),
-    ('incidents', 'v_incidents_o2_tenant', 'aos_api', '{SELECT}'),
+    ('activity', 'v_runs_o2_api', 'aos_api', '{SELECT}'),
+    ('incidents', 'v_incidents_o2_api', 'aos_api', '{SELECT}'),
     -- The tenant-filtered views find their reader's tenant in aos.bi_logins
     -- (aos.reader_tenant(), as the caller; row-level security: own row only).
     ('aos', 'bi_logins', 'aos_api', '{SELECT}'),

@@ -2,9 +2,9 @@
 -- writes only the tenant of aos.current_tenant(), and with no tenant set its
 -- reads fail with 28000 instead of returning every tenant; the trusted worker
 -- and engine roles see every tenant without one. The readers of 0008 too:
--- aos_api reads the tables and tenant-filtered views of its tenant only, a
--- tenant BI login those of the tenant aos.bi_logins maps it to, and aos_bi
--- every tenant's analytics.
+-- aos_api reads the tables and its tenant-filtered views (*_api) of its
+-- tenant only, a tenant BI login the tenant-filtered views (*_tenant) of the
+-- tenant aos.bi_logins maps it to, and aos_bi every tenant's analytics.
 BEGIN;
 
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one'), ('t2', 'Tenant two');
@@ -128,7 +128,7 @@ FROM scenario_tables ORDER BY tbl;
 SELECT set_config('request.jwt.claims', '', TRUE);
 RESET ROLE;
 
--- aos_api with tenant t1: the tables and tenant-filtered views of t1 only.
+-- aos_api with tenant t1: the tables and its tenant-filtered views of t1 only.
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
 SELECT results_eq(
@@ -138,20 +138,20 @@ SELECT results_eq(
 )
 FROM api_tables ORDER BY tbl;
 SELECT results_eq(
-    'SELECT DISTINCT tenant_id FROM activity.v_runs_o2_tenant',
+    'SELECT DISTINCT tenant_id FROM activity.v_runs_o2_api',
     $$ VALUES ('t1'::text) $$,
-    'aos_api with tenant t1 sees only t1 rows of activity.v_runs_o2_tenant'
+    'aos_api with tenant t1 sees only t1 rows of activity.v_runs_o2_api'
 );
 SELECT results_eq(
-    'SELECT DISTINCT tenant_id FROM incidents.v_incidents_o2_tenant',
+    'SELECT DISTINCT tenant_id FROM incidents.v_incidents_o2_api',
     $$ VALUES ('t1'::text) $$,
-    'aos_api with tenant t1 sees only t1 rows of incidents.v_incidents_o2_tenant'
+    'aos_api with tenant t1 sees only t1 rows of incidents.v_incidents_o2_api'
 );
 SELECT set_config('aos.tenant_id', '', TRUE);
 SELECT throws_ok('SELECT * FROM activity.runs', '28000', NULL,
     'aos_api with no tenant set cannot read activity.runs (28000)');
-SELECT throws_ok('SELECT * FROM activity.v_runs_o2_tenant', '28000', NULL,
-    'aos_api with no tenant set cannot read activity.v_runs_o2_tenant (28000)');
+SELECT throws_ok('SELECT * FROM activity.v_runs_o2_api', '28000', NULL,
+    'aos_api with no tenant set cannot read activity.v_runs_o2_api (28000)');
 RESET ROLE;
 
 -- A tenant BI login: the tenant aos.bi_logins maps its login to (which it

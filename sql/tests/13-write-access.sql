@@ -8,8 +8,9 @@
 -- deleted, the worker cannot touch incidents or policies, engines write only
 -- their own tables and append to the outbox (aos.events), aos_operator writes
 -- (and reads) nothing directly, and the readers only read: aos_api what the
--- facades of SPEC 6.2 read, aos_bi the analytics views and their refresh log,
--- aos_bi_tenant the tenant-filtered views.
+-- facades of SPEC 6.2 read (its tenant-filtered views *_api), aos_bi the
+-- analytics views and their refresh log, aos_bi_tenant the tenant-filtered
+-- views *_tenant.
 BEGIN;
 
 -- Runs p_sql as p_role with tenant t1 set; the role switch is undone on error
@@ -67,8 +68,9 @@ FROM (VALUES
     ('aos_api', 'policies', 'policy_proposals', '{SELECT}'),
     ('aos_api', 'policies', 'policy_rules', '{SELECT}'),
     ('aos_api', 'policies', 'prevention_records', '{SELECT}'),
-    ('aos_api', 'activity', 'v_runs_o2_tenant', '{SELECT}'),
-    ('aos_api', 'incidents', 'v_incidents_o2_tenant', '{SELECT}'),
+    -- Its own views of the analytics (*_api), not the tenant BI logins' (*_tenant).
+    ('aos_api', 'activity', 'v_runs_o2_api', '{SELECT}'),
+    ('aos_api', 'incidents', 'v_incidents_o2_api', '{SELECT}'),
     ('aos_api', 'aos', 'bi_logins', '{SELECT}'),
     -- SPEC 6.1: BI reads the analytics views and when they were refreshed.
     ('aos_bi', 'activity', 'v_runs_o2', '{SELECT}'),

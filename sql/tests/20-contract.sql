@@ -31,12 +31,15 @@ SELECT set_eq(
         ('policies', 'default_guardrails', 'policies', 'reference', FALSE),
         ('aos', 'events', 'platform', 'outbox', TRUE),
         -- The read side (0008, sql/views): the refresh log and the BI login
-        -- map belong to the platform; the tenant-filtered views to the domain
-        -- of the analytics view they filter.
+        -- map belong to the platform; the tenant-filtered views (*_tenant for
+        -- tenant BI logins, *_api for the api facades) to the domain of the
+        -- analytics view they filter.
         ('aos', 'view_refreshes', 'platform', 'table', FALSE),
         ('aos', 'bi_logins', 'platform', 'table', FALSE),
         ('activity', 'v_runs_o2_tenant', 'activity', 'view', TRUE),
-        ('incidents', 'v_incidents_o2_tenant', 'incidents', 'view', TRUE)
+        ('incidents', 'v_incidents_o2_tenant', 'incidents', 'view', TRUE),
+        ('activity', 'v_runs_o2_api', 'activity', 'view', TRUE),
+        ('incidents', 'v_incidents_o2_api', 'incidents', 'view', TRUE)
     $$,
     'aos.contract_tables lists the tables and views of SPEC sections 3, 6 and 7 with their domain and kind'
 );
@@ -227,20 +230,21 @@ SELECT set_eq(
     $$
     SELECT f AS function_name, split_part(t, '.', 1) AS schema_name, split_part(t, '.', 2) AS table_name
     FROM (VALUES
-        -- Each analytics view is read through its tenant-filtered view (*_tenant):
-        -- materialized views have no row-level security.
-        ('api.activity_runs', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_tenant}'::text[]),
-        ('api.activity_run', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_tenant}'),
-        ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_tenant,'
+        -- Each analytics view is read through the api's tenant-filtered view
+        -- (*_api, never the tenant BI logins' *_tenant): materialized views
+        -- have no row-level security.
+        ('api.activity_runs', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_api}'::text[]),
+        ('api.activity_run', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_api}'),
+        ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_api,'
             'incidents.incidents,policies.policy_proposals,policies.prevention_records}'),
         -- incident_events goes beyond the SPEC 6.2 table: it is the timeline[]
         -- the incident_evidence shape requires, and it is the facades' own domain.
         ('api.incidents', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
-            'incidents.v_incidents_o2,incidents.v_incidents_o2_tenant}'),
+            'incidents.v_incidents_o2,incidents.v_incidents_o2_api}'),
         ('api.incident', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
-            'incidents.v_incidents_o2,incidents.v_incidents_o2_tenant}'),
+            'incidents.v_incidents_o2,incidents.v_incidents_o2_api}'),
         ('api.incident_evidence', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
-            'incidents.v_incidents_o2,incidents.v_incidents_o2_tenant,activity.runs,policies.policy_proposals}'),
+            'incidents.v_incidents_o2,incidents.v_incidents_o2_api,activity.runs,policies.policy_proposals}'),
         ('api.policy_proposals', '{policies.policy_proposals,policies.policy_rules}'),
         ('api.policy_proposal', '{policies.policy_proposals,policies.policy_rules,incidents.incidents,activity.runs}')
     ) AS v (f, tables)

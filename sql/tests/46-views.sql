@@ -5,6 +5,10 @@
 -- category in the previous 30 days) and time_to_resolution_ms. Both have the
 -- unique index REFRESH ... CONCURRENTLY needs and refresh concurrently inside
 -- a transaction; both are stale until refreshed; every column is commented.
+-- Each has two tenant-filtered views: *_tenant, a security barrier for the
+-- tenant BI logins, and *_api, a plain view the planner merges into the api
+-- facades' queries, so that a first page of a tenant with thousands of rows
+-- is an ordered index scan (no sort of the tenant's rows).
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -147,14 +151,16 @@ SELECT tenant_id, incident_id, severity, lifecycle_state, topic, category, error
        is_synthetic, synthetic_scenario_id
 FROM incidents.v_incidents_o2;
 
-CREATE TEMP TABLE views (mv regclass, tenant_view regclass, base regclass, key_column name, spec_columns text[])
-ON COMMIT DROP;
+CREATE TEMP TABLE views (
+    mv regclass, tenant_view regclass, api_view regclass, base regclass, key_column name, spec_columns text[]
+) ON COMMIT DROP;
 INSERT INTO views VALUES
-    ('activity.v_runs_o2', 'activity.v_runs_o2_tenant', 'activity.runs', 'run_id',
+    ('activity.v_runs_o2', 'activity.v_runs_o2_tenant', 'activity.v_runs_o2_api', 'activity.runs', 'run_id',
      ARRAY['run_id', 'tenant_id', 'agent_id', 'status', 'state', 'started_at', 'completed_at', 'duration_ms',
            'input_tokens', 'output_tokens', 'total_tokens', 'estimated_cost_usd', 'step_count', 'error_step_count',
            'retry_count', 'policy_violation', 'is_synthetic', 'synthetic_scenario_id']),
-    ('incidents.v_incidents_o2', 'incidents.v_incidents_o2_tenant', 'incidents.incidents', 'incident_id',
+    ('incidents.v_incidents_o2', 'incidents.v_incidents_o2_tenant', 'incidents.v_incidents_o2_api',
+     'incidents.incidents', 'incident_id',
      ARRAY['incident_id', 'tenant_id', 'severity', 'lifecycle_state', 'topic', 'category', 'error_code', 'cause_type',
            'title', 'source_run_id', 'first_seen_at', 'last_seen_at', 'event_count', 'evidence_count',
            'recovery_attempted', 'recurrence_count', 'time_to_resolution_ms', 'resolved_at', 'resolved_by',
@@ -162,10 +168,12 @@ INSERT INTO views VALUES
 
 SELECT plan(
     2 * 4       -- per view: SPEC columns, comments, unique index, one row per base row
+    + 2 * 2     -- per view: which tenant view is a security barrier; the api view's rows
     + 4         -- runs: figures
     + 7         -- incidents: figures
     + 2         -- match their definition
     + 8         -- stale until refreshed; REFRESH CONCURRENTLY
+    + 2 * 3     -- per view: a large tenant's first page is an ordered index scan, without a sort, and right
 );
 
 -- ------------------------------------------------------------ per view
@@ -178,15 +186,38 @@ SELECT is_empty(
 FROM views ORDER BY mv::text;
 
 SELECT is_empty(
-    format($$SELECT v::regclass, a.attname FROM unnest(ARRAY[%L::regclass, %L::regclass]) AS v
+    format($$SELECT v::regclass, a.attname FROM unnest(ARRAY[%L::regclass, %L::regclass, %L::regclass]) AS v
              JOIN pg_attribute AS a ON a.attrelid = v AND a.attnum > 0 AND NOT a.attisdropped
              WHERE coalesce(col_description(v, a.attnum), '') = ''
              UNION ALL
-             SELECT v::regclass, NULL FROM unnest(ARRAY[%L::regclass, %L::regclass]) AS v
-             WHERE coalesce(obj_description(v, 'pg_class'), '') = ''$$, mv, tenant_view, mv, tenant_view),
-    format('%s and %s and each of their columns have a COMMENT (BI tools show them)', mv, tenant_view)
+             SELECT v::regclass, NULL FROM unnest(ARRAY[%L::regclass, %L::regclass, %L::regclass]) AS v
+             WHERE coalesce(obj_description(v, 'pg_class'), '') = ''$$,
+           mv, tenant_view, api_view, mv, tenant_view, api_view),
+    format('%s, %s and %s and each of their columns have a COMMENT (BI tools show them)', mv, tenant_view, api_view)
 )
 FROM views ORDER BY mv::text;
+
+-- The tenant BI logins' view keeps its filter ahead of any function a login
+-- could put in its query (security barrier); the api's view is merged into
+-- the facade's query (no barrier): aos_api picks its tenant with aos.tenant_id
+-- anyway.
+SELECT results_eq(
+    format($$SELECT c.oid::regclass::text, coalesce('security_barrier=true' = ANY (c.reloptions), FALSE)
+             FROM pg_class AS c WHERE c.oid IN (%L::regclass, %L::regclass) ORDER BY 1$$, tenant_view, api_view),
+    format($$VALUES (%L, FALSE), (%L, TRUE)$$, api_view, tenant_view),
+    format('%s is a security_barrier view, %s is not', tenant_view, api_view)
+)
+FROM views ORDER BY mv::text;
+
+-- With tenant t1 set, the api view shows exactly t1's rows of the analytics view, every column.
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT bag_eq(
+    format('SELECT * FROM %s', api_view),
+    format($$SELECT * FROM %s WHERE tenant_id = 't1'$$, mv),
+    format('with tenant t1 set, %s shows exactly the rows of t1 in %s', api_view, mv)
+)
+FROM views ORDER BY mv::text;
+SELECT set_config('aos.tenant_id', '', TRUE);
 
 SELECT is(
     (SELECT array_agg(a.attname::text COLLATE "C" ORDER BY k.n)
@@ -332,6 +363,123 @@ SELECT bag_eq('SELECT * FROM actual_runs', 'SELECT * FROM expected_runs',
               'after the concurrent refresh activity.v_runs_o2 still equals its definition');
 SELECT bag_eq('SELECT * FROM actual_incidents', 'SELECT * FROM expected_incidents',
               'after the concurrent refresh incidents.v_incidents_o2 still equals its definition');
+
+-- ------------------------------------------------------------ a large tenant's first page
+-- t-big: 5000 runs (one in seven failed) and 5000 incidents (one in four
+-- critical), beside t-other's 1000 of each, inserted directly with the user
+-- triggers (the engines) off: what is measured is the read path only.
+SELECT aos.register_tenant(t) FROM (VALUES ('t-big'), ('t-other')) AS v (t);
+ALTER TABLE activity.runs DISABLE TRIGGER USER;
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, created_at)
+SELECT v.t, format('big-%s', g), format('agent-%s', g % 5),
+       (ARRAY['queued', 'running', 'succeeded', 'failed', 'retry', 'halted', 'aborted'])[1 + g % 7],
+       '2024-06-01 00:00:00+00'::timestamptz + g * INTERVAL '1 minute'
+FROM (VALUES ('t-big', 5000), ('t-other', 1000)) AS v (t, n)
+CROSS JOIN LATERAL generate_series(1, v.n) AS g;
+ALTER TABLE activity.runs ENABLE TRIGGER USER;
+ALTER TABLE incidents.incidents DISABLE TRIGGER USER;
+INSERT INTO incidents.incidents (tenant_id, title, severity, category, error_code, cause_type, created_at)
+SELECT v.t, format('incident big-%s', g), (ARRAY['low', 'medium', 'high', 'critical'])[1 + g % 4], 'manual',
+       'MANUAL_STOP', 'system', '2024-06-01 00:00:00+00'::timestamptz + g * INTERVAL '1 minute'
+FROM (VALUES ('t-big', 5000), ('t-other', 1000)) AS v (t, n)
+CROSS JOIN LATERAL generate_series(1, v.n) AS g;
+ALTER TABLE incidents.incidents ENABLE TRIGGER USER;
+REFRESH MATERIALIZED VIEW activity.v_runs_o2;
+REFRESH MATERIALIZED VIEW incidents.v_incidents_o2;
+ANALYZE activity.v_runs_o2;
+ANALYZE incidents.v_incidents_o2;
+
+-- The plan of p_sql as aos_api with tenant t-big set (the role switch is undone
+-- on error with the failed subtransaction, and on success explicitly).
+CREATE FUNCTION pg_temp.api_plan(p_sql text) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_plan json;
+BEGIN
+    PERFORM set_config('role', 'aos_api', TRUE);
+    PERFORM set_config('aos.tenant_id', 't-big', TRUE);
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || p_sql INTO v_plan;
+    PERFORM set_config('aos.tenant_id', '', TRUE);
+    PERFORM set_config('role', 'none', TRUE);
+    RETURN v_plan::jsonb -> 0 -> 'Plan';
+END
+$fn$;
+
+-- Every node of a plan, with whether it lies under a Limit.
+CREATE FUNCTION pg_temp.plan_nodes(p_plan jsonb) RETURNS TABLE (node jsonb, under_limit boolean)
+LANGUAGE sql AS $fn$
+    WITH RECURSIVE n (node, under_limit) AS (
+        SELECT p_plan, FALSE
+        UNION ALL
+        SELECT c.node, n.under_limit OR n.node ->> 'Node Type' = 'Limit'
+        FROM n CROSS JOIN LATERAL jsonb_array_elements(coalesce(n.node -> 'Plans', '[]')) AS c (node)
+    )
+    SELECT node, under_limit FROM n
+$fn$;
+
+-- The top node and the scans under it ("Limit: Index Scan using ... on ..."),
+-- and every sort anywhere in the plan.
+CREATE FUNCTION pg_temp.first_page_scans(p_plan jsonb) RETURNS text
+LANGUAGE sql AS $fn$
+    SELECT (p_plan ->> 'Node Type') || ': ' || coalesce(string_agg(
+        (n.node ->> 'Node Type') || coalesce(' using ' || (n.node ->> 'Index Name'), '')
+        || coalesce(' on ' || (n.node ->> 'Relation Name'), ''), ', ' ORDER BY n.node::text), 'no scan')
+    FROM pg_temp.plan_nodes(p_plan) AS n
+    WHERE n.under_limit AND n.node ->> 'Node Type' LIKE '%Scan'
+$fn$;
+CREATE FUNCTION pg_temp.sorts(p_plan jsonb) RETURNS text[]
+LANGUAGE sql AS $fn$
+    SELECT coalesce(array_agg(n.node ->> 'Node Type'), '{}') FROM pg_temp.plan_nodes(p_plan) AS n
+    WHERE n.node ->> 'Node Type' IN ('Sort', 'Incremental Sort')
+$fn$;
+
+-- The facades' first-page statement for one filter (plan_cache_mode
+-- force_custom_plan: the unused filters fold away), over their api views.
+CREATE TEMP TABLE first_pages (mv regclass, idx text, sql text) ON COMMIT DROP;
+INSERT INTO first_pages VALUES
+    ('activity.v_runs_o2', 'v_runs_o2_tenant_created_at_idx',
+     $$SELECT * FROM activity.v_runs_o2_api AS r
+       WHERE r.tenant_id = aos.current_tenant() AND r.status = 'failed'
+       ORDER BY r.created_at DESC, r.run_id DESC LIMIT 50$$),
+    ('incidents.v_incidents_o2', 'v_incidents_o2_tenant_first_seen_idx',
+     $$SELECT * FROM incidents.v_incidents_o2_api AS i
+       WHERE i.tenant_id = aos.current_tenant() AND i.severity = 'critical'
+       ORDER BY i.first_seen_at DESC, i.incident_id DESC LIMIT 50$$);
+
+SELECT is(
+    pg_temp.first_page_scans(pg_temp.api_plan(sql)),
+    format('Limit: Index Scan using %s on %s', idx, split_part(mv::text, '.', 2)),
+    format('a first page of t-big''s thousands of rows in %s, as aos_api through the api view, is an Index Scan '
+           'using %s under the Limit', mv, idx)
+)
+FROM first_pages ORDER BY mv::text;
+
+SELECT is(
+    pg_temp.sorts(pg_temp.api_plan(sql)),
+    '{}'::text[],
+    format('and it sorts nothing: the rows of %s come off the index in page order', mv)
+)
+FROM first_pages ORDER BY mv::text;
+
+-- The facades serve that page right: the newest 50 of t-big's, out of all its matching rows.
+SET LOCAL ROLE aos_api;
+SELECT set_config('aos.tenant_id', 't-big', TRUE);
+SELECT is(
+    ARRAY(SELECT x ->> 'run_id' FROM jsonb_array_elements(api.activity_runs('{"status": "failed"}') -> 'items') AS x)
+    || (api.activity_runs('{"status": "failed"}') ->> 'total'),
+    ARRAY(SELECT format('big-%s', g) FROM generate_series(5000, 1, -1) AS g WHERE g % 7 = 3 LIMIT 50)
+    || (SELECT count(*)::text FROM generate_series(1, 5000) AS g WHERE g % 7 = 3),
+    'api.activity_runs({"status": "failed"}) of t-big: its 50 newest failed runs of 714, newest first'
+);
+SELECT is(
+    ARRAY(SELECT x ->> 'title' FROM jsonb_array_elements(api.incidents('{"severity": "critical"}') -> 'items') AS x)
+    || (api.incidents('{"severity": "critical"}') ->> 'total'),
+    ARRAY(SELECT format('incident big-%s', g) FROM generate_series(5000, 1, -1) AS g WHERE g % 4 = 3 LIMIT 50)
+    || (SELECT count(*)::text FROM generate_series(1, 5000) AS g WHERE g % 4 = 3),
+    'api.incidents({"severity": "critical"}) of t-big: its 50 newest critical incidents of 1250, newest first'
+);
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

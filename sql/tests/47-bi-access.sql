@@ -3,8 +3,10 @@
 -- mapped in aos.bi_logins by session_user) reads the tenant views, its own
 -- tenant only, and cannot widen them with aos.tenant_id or a JWT claim, nor
 -- read the materialized views or any table; a BI login with no mapping gets
--- 28000, whatever tenant it sets; aos_api reads the tenant views of its
--- aos.tenant_id.
+-- 28000, whatever tenant it sets, and no tenant BI login may read the api's
+-- views (*_api, which trust aos.tenant_id); aos_api reads its own views
+-- (*_api) of its aos.tenant_id, 28000 without one, and not the tenant BI
+-- logins' views (*_tenant).
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -54,6 +56,10 @@ INSERT INTO refused (who, session, tenant, sql, errcode, description) VALUES
      'aos_bi cannot read the tenant view activity.v_runs_o2_tenant (42501)'),
     ('aos_bi', FALSE, 't1', 'SELECT FROM incidents.v_incidents_o2_tenant', '42501',
      'aos_bi cannot read the tenant view incidents.v_incidents_o2_tenant (42501)'),
+    ('aos_bi', FALSE, 't1', 'SELECT FROM activity.v_runs_o2_api', '42501',
+     'aos_bi cannot read the api view activity.v_runs_o2_api (42501)'),
+    ('aos_bi', FALSE, 't1', 'SELECT FROM incidents.v_incidents_o2_api', '42501',
+     'aos_bi cannot read the api view incidents.v_incidents_o2_api (42501)'),
     ('aos_bi', FALSE, 't1', 'SELECT api.activity_runs()', '42501', 'aos_bi cannot call the facades (42501)'),
     ('aos_bi', FALSE, 't1', 'REFRESH MATERIALIZED VIEW activity.v_runs_o2', '42501',
      'aos_bi cannot refresh the view it reads (42501: owner only)'),
@@ -63,6 +69,16 @@ INSERT INTO refused (who, session, tenant, sql, errcode, description) VALUES
      'a tenant BI login cannot read the materialized view incidents.v_incidents_o2 (every tenant) (42501)'),
     ('aos_test47_bi_t1', TRUE, 't1', 'SELECT api.incidents()', '42501',
      'a tenant BI login cannot call the facades (42501)'),
+    -- The api views filter on aos.tenant_id, which a login can set: a BI
+    -- login setting another tenant must not get there.
+    ('aos_test47_bi_t1', TRUE, 't2', 'SELECT FROM activity.v_runs_o2_api', '42501',
+     'a tenant BI login cannot read the api view activity.v_runs_o2_api, with any aos.tenant_id (42501)'),
+    ('aos_test47_bi_t1', TRUE, 't2', 'SELECT FROM incidents.v_incidents_o2_api', '42501',
+     'a tenant BI login cannot read the api view incidents.v_incidents_o2_api, with any aos.tenant_id (42501)'),
+    ('aos_test47_bi_unmapped', TRUE, 't1', 'SELECT FROM activity.v_runs_o2_api', '42501',
+     'a BI login without a mapping cannot fall back on the api view activity.v_runs_o2_api (42501)'),
+    ('aos_test47_bi_unmapped', TRUE, 't1', 'SELECT FROM incidents.v_incidents_o2_api', '42501',
+     'a BI login without a mapping cannot fall back on the api view incidents.v_incidents_o2_api (42501)'),
     ('aos_test47_bi_t1', TRUE, NULL, $$INSERT INTO aos.bi_logins (login, tenant_id) VALUES ('aos_test47_bi_unmapped', 't2')$$,
      '42501', 'a tenant BI login cannot map a login to a tenant (42501)'),
     ('aos_test47_bi_t1', TRUE, NULL, $$UPDATE aos.bi_logins SET tenant_id = 't2'$$, '42501',
@@ -75,8 +91,14 @@ INSERT INTO refused (who, session, tenant, sql, errcode, description) VALUES
      'a BI login without a mapping gets 28000 even with aos.tenant_id set: it cannot pick its tenant'),
     ('aos_test47_bi_unmapped', TRUE, 't1', 'SELECT FROM incidents.v_incidents_o2_tenant', '28000',
      'a BI login without a mapping gets 28000 from incidents.v_incidents_o2_tenant even with aos.tenant_id set'),
-    ('aos_api', FALSE, NULL, 'SELECT FROM activity.v_runs_o2_tenant', '28000',
-     'aos_api without a tenant gets 28000 from the tenant view'),
+    ('aos_api', FALSE, NULL, 'SELECT FROM activity.v_runs_o2_api', '28000',
+     'aos_api without a tenant gets 28000 from the api view activity.v_runs_o2_api'),
+    ('aos_api', FALSE, NULL, 'SELECT FROM incidents.v_incidents_o2_api', '28000',
+     'aos_api without a tenant gets 28000 from the api view incidents.v_incidents_o2_api'),
+    ('aos_api', FALSE, 't1', 'SELECT FROM activity.v_runs_o2_tenant', '42501',
+     'aos_api cannot read the tenant BI view activity.v_runs_o2_tenant (42501)'),
+    ('aos_api', FALSE, 't1', 'SELECT FROM incidents.v_incidents_o2_tenant', '42501',
+     'aos_api cannot read the tenant BI view incidents.v_incidents_o2_tenant (42501)'),
     ('aos_api', FALSE, 't1', 'SELECT FROM activity.v_runs_o2', '42501',
      'aos_api cannot read the materialized view activity.v_runs_o2 directly (42501)'),
     ('aos_api', FALSE, 't1', 'SELECT FROM incidents.v_incidents_o2', '42501',
@@ -226,13 +248,13 @@ DELETE FROM aos.bi_logins WHERE login = 'aos_test47_bi_unmapped';
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
 SELECT is(
-    pg_temp.seen('activity.v_runs_o2_tenant', 'incidents.v_incidents_o2_tenant'),
+    pg_temp.seen('activity.v_runs_o2_api', 'incidents.v_incidents_o2_api'),
     'runs t1:3; incidents t1:2',
-    'aos_api with aos.tenant_id t1 reads t1''s rows of the tenant views only'
+    'aos_api with aos.tenant_id t1 reads t1''s rows of the api views only'
 );
 SELECT set_config('aos.tenant_id', 't2', TRUE);
 SELECT is(
-    pg_temp.seen('activity.v_runs_o2_tenant', 'incidents.v_incidents_o2_tenant'),
+    pg_temp.seen('activity.v_runs_o2_api', 'incidents.v_incidents_o2_api'),
     'runs t2:2; incidents t2:1',
     'aos_api with aos.tenant_id t2 reads t2''s rows only'
 );

@@ -77,13 +77,14 @@ COMMENT ON COLUMN activity.v_runs_o2.synthetic_scenario_id IS 'Scenario that inj
 
 GRANT SELECT ON activity.v_runs_o2 TO aos_bi;
 
--- The reader's tenant only: a tenant BI login's (aos.bi_logins) or the API's
--- (aos.current_tenant()). security_barrier keeps the filter first.
+-- The reader's tenant only, for tenant-facing BI logins (aos.bi_logins).
+-- security_barrier keeps the filter first: a login's own functions never see
+-- another tenant's rows.
 CREATE VIEW activity.v_runs_o2_tenant WITH (security_barrier) AS
 SELECT v.* FROM activity.v_runs_o2 AS v
 WHERE v.tenant_id = (SELECT aos.reader_tenant());
 COMMENT ON VIEW activity.v_runs_o2_tenant IS
-    'activity.v_runs_o2 restricted to the reader''s tenant: for tenant-facing BI logins and the api facades.';
+    'activity.v_runs_o2 restricted to the reader''s tenant: for tenant-facing BI logins (aos.bi_logins).';
 COMMENT ON COLUMN activity.v_runs_o2_tenant.run_id IS 'The worker''s run identifier, unique per tenant.';
 COMMENT ON COLUMN activity.v_runs_o2_tenant.tenant_id IS 'Owning tenant (always the reader''s).';
 COMMENT ON COLUMN activity.v_runs_o2_tenant.run_uuid IS 'Generated uuid of the run (activity.runs.id).';
@@ -108,4 +109,40 @@ COMMENT ON COLUMN activity.v_runs_o2_tenant.policy_violation IS 'True when a rul
 COMMENT ON COLUMN activity.v_runs_o2_tenant.is_synthetic IS 'True for runs injected by an SDSR scenario.';
 COMMENT ON COLUMN activity.v_runs_o2_tenant.synthetic_scenario_id IS 'Scenario that injected the run.';
 
-GRANT SELECT ON activity.v_runs_o2_tenant TO aos_bi_tenant, aos_api;
+GRANT SELECT ON activity.v_runs_o2_tenant TO aos_bi_tenant;
+
+-- The api facades' view: the caller's tenant (aos.current_tenant()), without a
+-- security barrier so the planner merges it into the facade's query and a first
+-- page comes straight off the ordered index. No weaker than the barrier: aos_api
+-- chooses its tenant by setting aos.tenant_id anyway; untrusted tenant BI logins
+-- get the barrier view above.
+CREATE VIEW activity.v_runs_o2_api AS
+SELECT v.* FROM activity.v_runs_o2 AS v
+WHERE v.tenant_id = (SELECT aos.current_tenant());
+COMMENT ON VIEW activity.v_runs_o2_api IS
+    'activity.v_runs_o2 restricted to aos.current_tenant(): read by the api facades (aos_api only).';
+COMMENT ON COLUMN activity.v_runs_o2_api.run_id IS 'The worker''s run identifier, unique per tenant.';
+COMMENT ON COLUMN activity.v_runs_o2_api.tenant_id IS 'Owning tenant.';
+COMMENT ON COLUMN activity.v_runs_o2_api.run_uuid IS 'Generated uuid of the run (activity.runs.id).';
+COMMENT ON COLUMN activity.v_runs_o2_api.agent_id IS 'Agent that executed the run.';
+COMMENT ON COLUMN activity.v_runs_o2_api.status IS 'queued, running, succeeded, failed, retry, halted or aborted.';
+COMMENT ON COLUMN activity.v_runs_o2_api.state IS 'completed when the status is final, else live.';
+COMMENT ON COLUMN activity.v_runs_o2_api.error_code IS 'Error code the worker reported (null when none).';
+COMMENT ON COLUMN activity.v_runs_o2_api.created_at IS 'When the run was recorded.';
+COMMENT ON COLUMN activity.v_runs_o2_api.started_at IS 'When the run started.';
+COMMENT ON COLUMN activity.v_runs_o2_api.completed_at IS 'When the run reached its final status.';
+COMMENT ON COLUMN activity.v_runs_o2_api.duration_ms IS 'Wall-clock duration in milliseconds.';
+COMMENT ON COLUMN activity.v_runs_o2_api.input_tokens IS 'LLM input tokens.';
+COMMENT ON COLUMN activity.v_runs_o2_api.output_tokens IS 'LLM output tokens.';
+COMMENT ON COLUMN activity.v_runs_o2_api.total_tokens IS 'input_tokens + output_tokens.';
+COMMENT ON COLUMN activity.v_runs_o2_api.estimated_cost_usd IS 'Estimated cost in US dollars.';
+COMMENT ON COLUMN activity.v_runs_o2_api.trace_count IS 'Traces of the run.';
+COMMENT ON COLUMN activity.v_runs_o2_api.step_count IS 'Steps over all traces of the run.';
+COMMENT ON COLUMN activity.v_runs_o2_api.error_step_count IS 'Steps with status failure.';
+COMMENT ON COLUMN activity.v_runs_o2_api.retry_count IS 'Retries the steps needed (sum of aos_trace_steps.retry_count).';
+COMMENT ON COLUMN activity.v_runs_o2_api.step_cost_usd IS 'Sum of the steps'' cost_usd.';
+COMMENT ON COLUMN activity.v_runs_o2_api.policy_violation IS 'True when a rule or guardrail was violated.';
+COMMENT ON COLUMN activity.v_runs_o2_api.is_synthetic IS 'True for runs injected by an SDSR scenario.';
+COMMENT ON COLUMN activity.v_runs_o2_api.synthetic_scenario_id IS 'Scenario that injected the run.';
+
+GRANT SELECT ON activity.v_runs_o2_api TO aos_api;
