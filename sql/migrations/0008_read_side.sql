@@ -61,7 +61,7 @@ COMMENT ON COLUMN aos.bi_logins.login IS 'Login role name (session_user).';
 COMMENT ON COLUMN aos.bi_logins.tenant_id IS 'The only tenant the login may see.';
 COMMENT ON COLUMN aos.bi_logins.created_at IS 'When the mapping was made.';
 
-GRANT SELECT ON aos.bi_logins TO aos_bi_tenant, aos_api;
+GRANT SELECT ON aos.bi_logins TO aos_bi_tenant;
 ALTER TABLE aos.bi_logins ENABLE ROW LEVEL SECURITY;
 CREATE POLICY bi_logins_own_row ON aos.bi_logins FOR SELECT
 USING (login = session_user);
@@ -92,7 +92,7 @@ $fn$;
 COMMENT ON FUNCTION aos.reader_tenant() IS
     'The tenant a reader may see: the tenant aos.bi_logins maps session_user to, else aos.current_tenant(). Raises 28000 '
     'when no tenant is set, and for a member of aos_bi_tenant without a mapping.';
-GRANT EXECUTE ON FUNCTION aos.reader_tenant() TO aos_api, aos_bi_tenant;
+GRANT EXECUTE ON FUNCTION aos.reader_tenant() TO aos_bi_tenant;
 
 -- The API reads the domain tables of SPEC 6.2 through row-level security
 -- (its own tenant) and writes nothing.
@@ -126,8 +126,7 @@ INSERT INTO aos.contract_grants (role_name, schema_name, table_name, privilege, 
 SELECT 'aos_api', split_part(t, '.', 1), split_part(t, '.', 2), 'SELECT', NULL
 FROM unnest(ARRAY[
     'activity.runs', 'activity.aos_traces', 'incidents.incidents', 'incidents.incident_events',
-    'incidents.incident_evidence', 'policies.policy_proposals', 'policies.policy_rules', 'policies.prevention_records',
-    'aos.bi_logins'
+    'incidents.incident_evidence', 'policies.policy_proposals', 'policies.policy_rules', 'policies.prevention_records'
 ]) AS t;
 INSERT INTO aos.contract_grants (role_name, schema_name, table_name, privilege, column_names) VALUES
 ('aos_bi', 'aos', 'view_refreshes', 'SELECT', NULL),

@@ -91,9 +91,8 @@ LEFT JOIN (VALUES
     ('policies', 'prevention_records', 'aos_api', '{SELECT}'),
     ('activity', 'v_runs_o2_api', 'aos_api', '{SELECT}'),
     ('incidents', 'v_incidents_o2_api', 'aos_api', '{SELECT}'),
-    -- The tenant-filtered views find their reader's tenant in aos.bi_logins
+    -- The tenant BI views find their reader's tenant in aos.bi_logins
     -- (aos.reader_tenant(), as the caller; row-level security: own row only).
-    ('aos', 'bi_logins', 'aos_api', '{SELECT}'),
     ('aos', 'bi_logins', 'aos_bi_tenant', '{SELECT}'),
     -- SPEC 6.1: BI reads the analytics views (every tenant) and when they
     -- were refreshed; tenant BI only the tenant-filtered views.

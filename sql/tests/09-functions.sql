@@ -181,8 +181,7 @@ SELECT set_eq(
               ('api._time_filter(jsonb,text)', 'aos_api', 'EXECUTE'),
               ('api._check_page(integer,integer)', 'aos_api', 'EXECUTE'),
               ('api._envelope(jsonb,bigint,integer,integer)', 'aos_api', 'EXECUTE'),
-              -- 0008: the tenant-filtered views call it as their reader.
-              ('aos.reader_tenant()', 'aos_api', 'EXECUTE'),
+              -- 0008: the tenant BI views call it as their reader.
               ('aos.reader_tenant()', 'aos_bi_tenant', 'EXECUTE') $$,
     'the function grants of the five schemas are exactly the listed EXECUTE grants'
 );
