@@ -23,7 +23,8 @@ END
 $fn$;
 COMMENT ON FUNCTION activity._require_keys(text, jsonb, text[]) IS
     'Input validation helper: raises 22023 when p_object is not an object or has a key outside p_allowed.';
-GRANT EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) TO aos_worker, aos_scenario;
+-- The api facades check their filter objects with it too.
+GRANT EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) TO aos_worker, aos_scenario, aos_api;
 
 -- Reads a non-negative number from p_object, or null when absent.
 CREATE OR REPLACE FUNCTION activity._non_negative(p_object jsonb, p_key text) RETURNS numeric

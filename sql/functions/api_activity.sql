@@ -24,7 +24,7 @@ DECLARE
     v_total bigint;
 BEGIN
     PERFORM aos.current_tenant();  -- no tenant set is an error even when nothing matches
-    PERFORM api._check_filters(p_filters, ARRAY[
+    PERFORM activity._require_keys('filter', p_filters, ARRAY[
         'status', 'state', 'agent_id', 'is_synthetic', 'policy_violation', 'created_after', 'created_before']);
     PERFORM api._check_page(p_limit, p_offset);
     v_status := api._text_filter(p_filters, 'status',

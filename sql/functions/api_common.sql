@@ -1,27 +1,7 @@
 -- Shared pieces of the api facades: input validation (22023) and the list
 -- envelope. SPEC 6.2: lists return {"items", "total", "has_more",
--- "pagination": {"limit", "offset", "next_offset"}}, p_limit 1-200.
-
--- The filter object must be a JSON object whose keys are all in p_allowed.
-CREATE OR REPLACE FUNCTION api._check_filters(p_filters jsonb, p_allowed text[]) RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_unknown text[];
-BEGIN
-    IF jsonb_typeof(p_filters) IS DISTINCT FROM 'object' THEN
-        RAISE EXCEPTION 'filters must be a JSON object' USING ERRCODE = '22023';
-    END IF;
-    v_unknown := ARRAY(SELECT k FROM jsonb_object_keys(p_filters) AS k WHERE k <> ALL (p_allowed) ORDER BY k);
-    IF cardinality(v_unknown) > 0 THEN
-        RAISE EXCEPTION 'unknown filter(s): %', array_to_string(v_unknown, ', ')
-            USING ERRCODE = '22023', HINT = format('Filters: %s.', array_to_string(p_allowed, ', '));
-    END IF;
-END
-$fn$;
-COMMENT ON FUNCTION api._check_filters(jsonb, text[]) IS
-    'Raises 22023 unless p_filters is a JSON object with keys from p_allowed only.';
+-- "pagination": {"limit", "offset", "next_offset"}}, p_limit 1-200. Unknown
+-- filter keys are rejected by activity._require_keys, the WorkerRunner's check.
 
 -- A text filter, null when absent; raises 22023 when not one of p_values (null p_values: any string).
 CREATE OR REPLACE FUNCTION api._text_filter(p_filters jsonb, p_key text, p_values text[] DEFAULT NULL) RETURNS text
@@ -119,7 +99,7 @@ RETURN jsonb_build_object(
 COMMENT ON FUNCTION api._envelope(jsonb, bigint, integer, integer) IS
     'The list envelope: {"items", "total", "has_more", "pagination": {"limit", "offset", "next_offset"}}.';
 
-GRANT EXECUTE ON FUNCTION api._check_filters(jsonb, text[]), api._text_filter(jsonb, text, text[]),
+GRANT EXECUTE ON FUNCTION api._text_filter(jsonb, text, text[]),
     api._bool_filter(jsonb, text), api._time_filter(jsonb, text), api._check_page(integer, integer),
     api._envelope(jsonb, bigint, integer, integer)
 TO aos_api;

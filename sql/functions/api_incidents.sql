@@ -24,7 +24,7 @@ DECLARE
     v_total bigint;
 BEGIN
     PERFORM aos.current_tenant();  -- no tenant set is an error even when nothing matches
-    PERFORM api._check_filters(p_filters, ARRAY[
+    PERFORM activity._require_keys('filter', p_filters, ARRAY[
         'severity', 'lifecycle_state', 'topic', 'category', 'error_code', 'cause_type', 'is_synthetic',
         'first_seen_after', 'first_seen_before']);
     PERFORM api._check_page(p_limit, p_offset);

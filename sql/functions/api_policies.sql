@@ -21,7 +21,7 @@ DECLARE
     v_total bigint;
 BEGIN
     PERFORM aos.current_tenant();  -- no tenant set is an error even when nothing matches
-    PERFORM api._check_filters(p_filters, ARRAY['status', 'proposal_type', 'is_synthetic', 'created_after',
+    PERFORM activity._require_keys('filter', p_filters, ARRAY['status', 'proposal_type', 'is_synthetic', 'created_after',
                                                  'created_before']);
     PERFORM api._check_page(p_limit, p_offset);
     v_status := api._text_filter(p_filters, 'status', ARRAY['pending', 'approved', 'rejected']);

@@ -175,7 +175,7 @@ SELECT set_eq(
               ('api._run(text)', 'aos_api', 'EXECUTE'),
               ('api._run_traces(text)', 'aos_api', 'EXECUTE'),
               ('api._incident(uuid)', 'aos_api', 'EXECUTE'),
-              ('api._check_filters(jsonb,text[])', 'aos_api', 'EXECUTE'),
+              ('activity._require_keys(text,jsonb,text[])', 'aos_api', 'EXECUTE'),
               ('api._text_filter(jsonb,text,text[])', 'aos_api', 'EXECUTE'),
               ('api._bool_filter(jsonb,text)', 'aos_api', 'EXECUTE'),
               ('api._time_filter(jsonb,text)', 'aos_api', 'EXECUTE'),
