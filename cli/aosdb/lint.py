@@ -11,8 +11,8 @@ from aosdb import migrations
 from aosdb.config import project_root, sql_dir
 from aosdb.db import connect, throwaway_database
 from aosdb.errors import AosdbError
+from aosdb.inventory import DOMAIN_SCHEMAS
 
-DOMAIN_SCHEMAS = ["aos", "activity", "incidents", "policies", "api"]
 # Small counters (attempts, step_index, priority, version) are integers on purpose.
 SQUAWK_EXCLUDED = ["prefer-bigint-over-int"]
 # A rollback exists to drop what its migration created.
@@ -83,7 +83,7 @@ def _plpgsql_check(dsn: str) -> bool:
             conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
             # The planner may evaluate aos.current_tenant() while the checker prepares queries.
             conn.execute("SET aos.tenant_id = 'lint'")
-            functions = conn.execute(_FUNCTIONS_SQL, (DOMAIN_SCHEMAS,)).fetchall()
+            functions = conn.execute(_FUNCTIONS_SQL, (list(DOMAIN_SCHEMAS),)).fetchall()
             for oid, signature, relid, is_trigger, old_table, new_table in functions:
                 if is_trigger and relid is None:
                     problems.append(f"{signature}: trigger function attached to no table, cannot be checked")
