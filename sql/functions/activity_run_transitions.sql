@@ -3,6 +3,7 @@
 CREATE OR REPLACE FUNCTION activity.tg_runs__check_transition() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_tenant_id text;

@@ -72,6 +72,7 @@ CREATE OR REPLACE FUNCTION activity.start_run(
 ) RETURNS uuid
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_status text := coalesce(p_options ->> 'status', 'running');
@@ -111,6 +112,7 @@ GRANT EXECUTE ON FUNCTION activity.start_run(text, text, text, text, jsonb) TO a
 CREATE OR REPLACE FUNCTION activity.record_step(p_tenant_id text, p_run_id text, p_step jsonb) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_run activity.runs;
@@ -170,6 +172,7 @@ CREATE OR REPLACE FUNCTION activity.finish_run(
 ) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_run activity.runs;

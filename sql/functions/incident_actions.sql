@@ -8,6 +8,7 @@
 CREATE OR REPLACE FUNCTION incidents._lock_incident(p_incident_id uuid) RETURNS incidents.incidents
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_incident incidents.incidents;
@@ -27,6 +28,7 @@ COMMENT ON FUNCTION incidents._lock_incident(uuid) IS
 CREATE OR REPLACE FUNCTION incidents._require_actor(p_actor text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 BEGIN
     IF coalesce(btrim(p_actor), '') = '' THEN
@@ -42,6 +44,7 @@ CREATE OR REPLACE FUNCTION incidents._record_action(
 ) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 BEGIN
     INSERT INTO incidents.incident_events (tenant_id, incident_id, event_type, actor, details, is_synthetic,
@@ -60,6 +63,7 @@ COMMENT ON FUNCTION incidents._record_action(incidents.incidents, text, text, te
 CREATE OR REPLACE FUNCTION incidents.acknowledge(p_incident_id uuid, p_actor text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_incident incidents.incidents;
@@ -84,6 +88,7 @@ CREATE OR REPLACE FUNCTION incidents.resolve(
 ) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_incident incidents.incidents;
@@ -113,6 +118,7 @@ CREATE OR REPLACE FUNCTION incidents.add_evidence(
 ) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_incident incidents.incidents;

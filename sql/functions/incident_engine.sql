@@ -23,12 +23,16 @@ GRANT EXECUTE ON FUNCTION incidents.error_code_for(text, text) TO aos_incident_e
 CREATE OR REPLACE FUNCTION incidents._open_incidents(p_tenant_ids text[], p_ids uuid[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 -- One plan for every call: re-planning per statement costs more than running it.
 SET plan_cache_mode = force_generic_plan
 AS $fn$
 BEGIN
     WITH failed AS (
-        SELECT r.*, incidents.error_code_for(r.error_code, r.error_message) AS code,
+        SELECT r.tenant_id, r.id, r.run_id, r.agent_id, r.error_message, r.is_synthetic, r.synthetic_scenario_id,
+               -- The explicit code needs no call: a SQL function with a subquery is not inlined, and
+               -- a storm would pay that call per run.
+               coalesce(nullif(btrim(r.error_code), ''), incidents.error_code_for(NULL, r.error_message)) AS code,
                EXISTS (
                    SELECT FROM policies.prevention_records AS p
                    WHERE p.tenant_id = r.tenant_id AND p.run_id = r.run_id AND p.outcome = 'prevented'
@@ -53,7 +57,6 @@ BEGIN
         LEFT JOIN incidents.failure_classes AS fc ON fc.error_code = f.code
         LEFT JOIN incidents.failure_classes AS unknown ON unknown.error_code = 'UNKNOWN'
         WHERE NOT f.prevented
-        ON CONFLICT (tenant_id, source_run_id) WHERE cause_type = 'llm_run' DO NOTHING
         RETURNING tenant_id, id, source_run_id, severity, error_code, is_synthetic, synthetic_scenario_id
     ),
     timeline AS (
@@ -67,17 +70,16 @@ BEGIN
     INSERT INTO aos.events (event, tenant_id, subject_id, payload)
     SELECT e.event, e.tenant_id, e.subject_id, e.payload
     FROM (
-        SELECT 1 AS phase, 'run_failed' AS event, f.tenant_id, f.run_id AS subject_id,
+        SELECT 'run_failed' AS event, f.tenant_id, f.run_id AS subject_id,
                jsonb_build_object('run_id', f.run_id, 'id', f.id, 'error_code', f.code, 'prevented', f.prevented,
                                   'is_synthetic', f.is_synthetic) AS payload
         FROM failed AS f
         UNION ALL
-        SELECT 2, 'incident_created', c.tenant_id, c.id::text,
+        SELECT 'incident_created', c.tenant_id, c.id::text,
                jsonb_build_object('incident_id', c.id, 'run_id', c.source_run_id, 'severity', c.severity,
                                   'error_code', c.error_code, 'is_synthetic', c.is_synthetic)
         FROM created AS c
-    ) AS e
-    ORDER BY e.phase, e.tenant_id, e.subject_id;
+    ) AS e;  -- run_failed first, then incident_created, each in the statement's order
 END
 $fn$;
 COMMENT ON FUNCTION incidents._open_incidents(text[], uuid[]) IS
@@ -90,6 +92,7 @@ COMMENT ON FUNCTION incidents._open_incidents(text[], uuid[]) IS
 CREATE OR REPLACE FUNCTION incidents.tg_runs__open_incidents() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_tenant_ids text[];

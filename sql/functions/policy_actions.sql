@@ -9,6 +9,7 @@
 CREATE OR REPLACE FUNCTION policies._lock_proposal(p_proposal_id uuid) RETURNS policies.policy_proposals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_proposal policies.policy_proposals;
@@ -31,6 +32,7 @@ CREATE OR REPLACE FUNCTION policies._review_proposal(
 ) RETURNS policies.policy_proposals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_proposal policies.policy_proposals;
@@ -63,6 +65,7 @@ CREATE OR REPLACE FUNCTION policies.approve_proposal(
 ) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_proposal policies.policy_proposals;
@@ -85,6 +88,7 @@ CREATE OR REPLACE FUNCTION policies.reject_proposal(
 ) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 BEGIN
     PERFORM policies._review_proposal(p_proposal_id, 'rejected', p_reviewed_by, p_notes);
@@ -99,6 +103,7 @@ CREATE OR REPLACE FUNCTION policies.create_rule(
 ) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_tenant text := aos.current_tenant();
@@ -144,6 +149,7 @@ COMMENT ON FUNCTION policies.create_rule(text, text, jsonb, text, text) IS
 CREATE OR REPLACE FUNCTION policies.retire_rule(p_rule_id uuid, p_actor text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_rule policies.policy_rules;

@@ -45,60 +45,67 @@ COMMENT ON FUNCTION policies.matches_any(text, jsonb) IS
     'True when p_text contains any string of the JSON array p_patterns, ignoring case.';
 GRANT EXECUTE ON FUNCTION policies.matches_any(text, jsonb) TO aos_policy_engine;
 
--- Evaluates runs that just completed: the keys (p_tenant_ids[i], p_ids[i]) name
--- the runs that reached a terminal status in the causing statement. Keys, not
--- rows: an array of 40k composite rows costs more than reading them back by
--- primary key. Most runs violate nothing, so the read-only evaluation runs
--- first and the writes only when it found something.
-CREATE OR REPLACE FUNCTION policies._enforce(p_tenant_ids text[], p_ids uuid[]) RETURNS void
+-- Evaluates the runs that just reached a terminal status. p_tenant_ids[i], p_ids[i] name them in
+-- the order the causing statement wrote them; p_inserted says that statement inserted them (new
+-- runs, arriving in that order) rather than finishing runs recorded earlier. Keys, not rows: an
+-- array of 40k composite rows costs more than reading them back by primary key. Most runs
+-- violate nothing, so the read-only evaluation runs first and the writes only when it found
+-- something.
+--
+-- The windowed guardrails count each (tenant, created_at) group of the statement once and then
+-- order within it: a run's window holds the runs recorded before it, never those after it in
+-- the same statement. So one INSERT of N runs costs O(N) and decides what N single-row INSERTs
+-- would have decided, one after another.
+--   dg-003 (rate_limit)    the runs the tenant recorded in (created_at - window, created_at]: more
+--                          than max_runs throttles the run;
+--   dg-004 (failure_spike) the terminal runs of that window: at least min_runs of them, more than
+--                          max_failure_rate failed, freezes the run at which the window first met
+--                          the rule, judged at every terminal run, success or failure; one freeze
+--                          per tenant per window, so a storm is frozen once, not once per run.
+CREATE OR REPLACE FUNCTION policies._enforce(p_tenant_ids text[], p_ids uuid[], p_inserted boolean) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
--- One plan for every call: re-planning this query per statement costs more than running it.
+-- One plan for every call: re-planning these queries per statement costs more than running them.
 SET plan_cache_mode = force_generic_plan
 -- A bulk load evaluates many runs at once: keep its working sets in memory.
 SET work_mem = '64MB'
+SET jit = off
 AS $fn$
 DECLARE
-    v_violations jsonb;
+    -- The violations found, column by column (arrays of scalars are cheaper than rows or JSON).
+    v_tenant_ids text[];
+    v_run_ids text[];
+    v_rule_ids uuid[];
+    v_guardrail_ids text[];
+    v_outcomes text[];
+    v_details jsonb[];
+    v_synthetic boolean[];
+    v_scenarios text[];
+    v_ctids tid[];
+    v_freezes jsonb;
+    v_freeze record;
+    v_frozen_tenant text;
+    v_frozen_guardrail text;
+    v_frozen_at timestamptz;
 BEGIN
-    WITH runs AS (
+    WITH runs AS MATERIALIZED (
         SELECT x.tenant_id, x.run_id, x.agent_id, x.status, x.goal, x.created_at, x.error_code, x.error_message,
                x.estimated_cost_usd, x.input_tokens, x.output_tokens, x.duration_ms, x.attempts,
-               x.is_synthetic, x.synthetic_scenario_id
-        FROM unnest(p_tenant_ids, p_ids) AS k (tenant_id, id)
+               x.is_synthetic, x.synthetic_scenario_id, x.row_ctid, k.ord
+        FROM unnest(p_tenant_ids, p_ids) WITH ORDINALITY AS k (tenant_id, id, ord)
         -- A primary-key probe per run, whatever the table's size was when this
         -- plan was made (OFFSET 0 keeps the planner from turning it into a hash join).
         CROSS JOIN LATERAL (
-            SELECT r.* FROM activity.runs AS r WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
+            SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
+            WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
         ) AS x
     ),
-    rule_hits AS (
-        SELECT ru.tenant_id, ru.run_id, ar.id AS rule_id, ar.rule_type, ar.enforcement,
-               ru.is_synthetic, ru.synthetic_scenario_id,
-               CASE ar.rule_type
-                   WHEN 'error_code' THEN
-                       ru.status = 'failed'
-                       AND ar.conditions -> 'error_codes'
-                           ? incidents.error_code_for(ru.error_code, ru.error_message)
-                   WHEN 'max_value' THEN
-                       policies.metric_value(ar.conditions ->> 'metric', ru.estimated_cost_usd, ru.input_tokens,
-                                             ru.output_tokens, ru.duration_ms, ru.attempts)
-                       > (ar.conditions ->> 'max')::numeric
-                   WHEN 'pattern_block' THEN policies.matches_any(ru.goal, ar.conditions -> 'patterns')
-                   WHEN 'blocked_skill' THEN EXISTS (
-                       SELECT FROM activity.aos_traces AS t
-                       JOIN activity.aos_trace_steps AS s ON s.tenant_id = t.tenant_id AND s.trace_id = t.trace_id
-                       WHERE t.tenant_id = ru.tenant_id AND t.run_id = ru.run_id
-                         AND ar.conditions -> 'skills' ? s.skill_name)
-               END AS violated
-        FROM runs AS ru
-        JOIN policies.policy_rules AS ar
-            ON ar.tenant_id = ru.tenant_id AND ar.status = 'active'
-           AND (ar.agent_id IS NULL OR ar.agent_id = ru.agent_id)
-    ),
     -- The enabled guardrails with their parameters typed once per statement, not once per run.
-    guardrails AS (
+    guardrails AS MATERIALIZED (
         SELECT g.id, g.action, g.rule_type, g.config,
+               CASE g.action WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' WHEN 'audit' THEN 'audited'
+                             WHEN 'throttle' THEN 'throttled' ELSE 'frozen' END AS outcome,
+               jsonb_build_object('guardrail', g.id, 'action', g.action, 'config', g.config) AS details,
                g.config ->> 'metric' AS metric,
                (g.config ->> 'max')::numeric AS max_value,
                -- Inline, not policies.like_patterns(): a SQL function with a subquery is re-planned per call.
@@ -108,30 +115,50 @@ BEGIN
                ) AS like_patterns,
                make_interval(secs => (g.config ->> 'window_seconds')::int) AS window_length,
                (g.config ->> 'max_runs')::int AS max_runs,
+               -- Fewer failures than this can never be more than max_failure_rate of min_runs runs.
+               (g.config ->> 'min_runs')::int AS min_runs,
                (g.config ->> 'max_failure_rate')::numeric AS max_failure_rate,
-               (g.config ->> 'min_runs')::int AS min_runs
+               floor((g.config ->> 'max_failure_rate')::numeric * (g.config ->> 'min_runs')::int)::int + 1
+                   AS min_failures
         FROM policies.default_guardrails AS g
         WHERE g.is_enabled
     ),
-    -- Runs started by the tenant in the window before each run, counted once per
-    -- (tenant, created_at): a bulk load shares created_at, so it counts once per
-    -- tenant. The index runs_tenant_created_at_idx reads only the window, and the
-    -- count stops at the limit.
-    rate AS MATERIALIZED (
-        SELECT k.tenant_id, k.created_at, g.id AS guardrail_id,
-               (SELECT count(*) FROM (
-                    SELECT FROM activity.runs AS w
-                    WHERE w.tenant_id = k.tenant_id
-                      AND w.created_at > k.created_at - g.window_length AND w.created_at <= k.created_at
-                    LIMIT g.max_runs + 1) AS recent) > g.max_runs AS violated
-        FROM (SELECT DISTINCT tenant_id, created_at FROM runs) AS k
-        CROSS JOIN guardrails AS g
-        WHERE g.rule_type = 'rate_limit'
+    -- The statement's runs by tenant and created_at: a bulk load is one group per tenant.
+    groups AS MATERIALIZED (
+        SELECT ru.tenant_id, ru.created_at, count(*) AS size
+        FROM runs AS ru
+        GROUP BY ru.tenant_id, ru.created_at
     ),
-    guardrail_hits AS (
+    hits AS (
+        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, ar.id AS policy_rule_id, NULL::text AS guardrail_id,
+               CASE WHEN ar.rule_type = 'error_code' THEN 'prevented'
+                    ELSE CASE ar.enforcement WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' ELSE 'audited' END
+               END AS outcome,
+               jsonb_build_object('rule_type', ar.rule_type, 'enforcement', ar.enforcement) AS details,
+               ru.is_synthetic, ru.synthetic_scenario_id
+        FROM runs AS ru
+        INNER JOIN policies.policy_rules AS ar
+            ON ar.tenant_id = ru.tenant_id AND ar.status = 'active'
+           AND (ar.agent_id IS NULL OR ar.agent_id = ru.agent_id)
+        WHERE CASE ar.rule_type
+                  WHEN 'error_code' THEN
+                      ru.status = 'failed'
+                      AND ar.conditions -> 'error_codes' ? incidents.error_code_for(ru.error_code, ru.error_message)
+                  WHEN 'max_value' THEN
+                      policies.metric_value(ar.conditions ->> 'metric', ru.estimated_cost_usd, ru.input_tokens,
+                                            ru.output_tokens, ru.duration_ms, ru.attempts)
+                      > (ar.conditions ->> 'max')::numeric
+                  WHEN 'pattern_block' THEN policies.matches_any(ru.goal, ar.conditions -> 'patterns')
+                  WHEN 'blocked_skill' THEN EXISTS (
+                      SELECT FROM activity.aos_traces AS t
+                      INNER JOIN activity.aos_trace_steps AS s ON s.tenant_id = t.tenant_id AND s.trace_id = t.trace_id
+                      WHERE t.tenant_id = ru.tenant_id AND t.run_id = ru.run_id
+                        AND ar.conditions -> 'skills' ? s.skill_name)
+              END
+        UNION ALL
         -- Each max_value guardrail filters the runs on its own metric column: the
         -- metric is chosen once per guardrail, not once per run.
-        SELECT ru.tenant_id, ru.run_id, g.id AS guardrail_id, g.action, g.config, ru.is_synthetic,
+        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL, g.id, g.outcome, g.details, ru.is_synthetic,
                ru.synthetic_scenario_id
         FROM guardrails AS g
         CROSS JOIN LATERAL (
@@ -145,47 +172,119 @@ BEGIN
         ) AS ru
         WHERE g.rule_type = 'max_value'
         UNION ALL
-        SELECT ru.tenant_id, ru.run_id, g.id, g.action, g.config, ru.is_synthetic, ru.synthetic_scenario_id
+        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL, g.id, g.outcome, g.details, ru.is_synthetic,
+               ru.synthetic_scenario_id
         FROM runs AS ru
-        JOIN guardrails AS g ON g.rule_type = 'pattern_block'
+        INNER JOIN guardrails AS g ON g.rule_type = 'pattern_block'
         WHERE lower(ru.goal) LIKE ANY (g.like_patterns)
         UNION ALL
-        SELECT ru.tenant_id, ru.run_id, g.id, g.action, g.config, ru.is_synthetic, ru.synthetic_scenario_id
-        FROM runs AS ru
-        JOIN rate AS rt ON rt.tenant_id = ru.tenant_id AND rt.created_at = ru.created_at AND rt.violated
-        JOIN guardrails AS g ON g.id = rt.guardrail_id
-        UNION ALL
-        -- A spike is judged when a failure arrives: a success cannot push the rate up.
-        SELECT ru.tenant_id, ru.run_id, g.id, g.action, g.config, ru.is_synthetic, ru.synthetic_scenario_id
-        FROM runs AS ru
-        JOIN guardrails AS g ON g.rule_type = 'failure_spike'
-        WHERE ru.status = 'failed' AND (
-            SELECT count(*) >= g.min_runs
-                   AND count(*) FILTER (WHERE w.status = 'failed') > g.max_failure_rate * count(*)
+        -- dg-003: the window is counted once per group, through runs_tenant_created_at_idx, and
+        -- only as far as can matter (the count stops at max_runs + the group's size). A run of an
+        -- INSERT does not see the runs the same statement recorded after it.
+        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL, g.id, g.outcome, g.details, ru.is_synthetic,
+               ru.synthetic_scenario_id
+        FROM groups AS gr
+        INNER JOIN guardrails AS g ON g.rule_type = 'rate_limit'
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS seen FROM (
+                SELECT FROM activity.runs AS w
+                WHERE w.tenant_id = gr.tenant_id
+                  AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
+                LIMIT g.max_runs + gr.size
+            ) AS recent
+        ) AS c
+        CROSS JOIN LATERAL (
+            SELECT r.*, CASE WHEN p_inserted THEN gr.size - row_number() OVER (ORDER BY r.ord) ELSE 0 END AS later
+            FROM runs AS r
+            WHERE c.seen > g.max_runs AND r.tenant_id = gr.tenant_id AND r.created_at = gr.created_at
+        ) AS ru
+        WHERE c.seen - ru.later > g.max_runs
+    ),
+    -- dg-004 is judged below, only for the groups whose window holds enough failures to matter
+    -- and that no earlier freeze covers; their windows are counted exactly, once per group.
+    spikes AS MATERIALIZED (
+        SELECT gr.tenant_id, gr.created_at, g.id, g.outcome, g.action, g.config, g.window_length, g.min_runs,
+               g.max_failure_rate, c.total, c.failed
+        FROM groups AS gr
+        INNER JOIN guardrails AS g ON g.rule_type = 'failure_spike'
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS total, count(*) FILTER (WHERE w.status = 'failed') AS failed
             FROM activity.runs AS w
-            WHERE w.tenant_id = ru.tenant_id AND w.state = 'completed'
-              AND w.created_at > ru.created_at - g.window_length AND w.created_at <= ru.created_at
+            WHERE w.tenant_id = gr.tenant_id AND w.state = 'completed'
+              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
+        ) AS c
+        WHERE (
+            SELECT count(*) FROM (
+                SELECT FROM activity.runs AS w
+                WHERE w.tenant_id = gr.tenant_id AND w.status = 'failed'
+                  AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
+                LIMIT g.min_failures
+            ) AS failures
+        ) >= g.min_failures
+        -- One freeze per tenant per window: a freeze recorded before stands.
+        AND NOT EXISTS (
+            SELECT FROM policies.prevention_records AS p
+            INNER JOIN activity.runs AS w ON w.tenant_id = p.tenant_id AND w.run_id = p.run_id
+            WHERE p.tenant_id = gr.tenant_id AND p.guardrail_id = g.id AND p.outcome = g.outcome
+              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
         )
+    ),
+    -- For each of those groups, the first of its runs (in statement order) at which the window met
+    -- the rule; each run's window is the group's window minus the group's runs after it.
+    freezes AS (
+        SELECT DISTINCT ON (m.tenant_id, m.created_at, m.id)
+               m.tenant_id, m.created_at, m.id, m.outcome, m.window_length, m.run_id, m.row_ctid, m.is_synthetic,
+               m.synthetic_scenario_id,
+               jsonb_build_object('guardrail', m.id, 'action', m.action, 'config', m.config, 'runs', m.runs,
+                                  'failed', m.failed_so_far) AS details
+        FROM (
+            SELECT s.*, r.ord, r.run_id, r.row_ctid, r.is_synthetic, r.synthetic_scenario_id,
+                   s.total - count(*) OVER grp + count(*) OVER upto AS runs,
+                   s.failed - count(*) FILTER (WHERE r.status = 'failed') OVER grp
+                       + count(*) FILTER (WHERE r.status = 'failed') OVER upto AS failed_so_far
+            FROM spikes AS s
+            INNER JOIN runs AS r ON r.tenant_id = s.tenant_id AND r.created_at = s.created_at
+            WINDOW grp AS (PARTITION BY s.tenant_id, s.created_at, s.id),
+                   upto AS (PARTITION BY s.tenant_id, s.created_at, s.id ORDER BY r.ord ROWS UNBOUNDED PRECEDING)
+        ) AS m
+        WHERE m.runs >= m.min_runs AND m.failed_so_far > m.max_failure_rate * m.runs
+        ORDER BY m.tenant_id, m.created_at, m.id, m.ord
     )
-    SELECT jsonb_agg(v) INTO v_violations
+    SELECT h.tenant_ids, h.run_ids, h.ctids, h.rule_ids, h.guardrail_ids, h.outcomes, h.details, h.synthetic,
+           h.scenarios, (SELECT jsonb_agg(f ORDER BY f.tenant_id, f.created_at) FROM freezes AS f)
+    INTO v_tenant_ids, v_run_ids, v_ctids, v_rule_ids, v_guardrail_ids, v_outcomes, v_details, v_synthetic,
+         v_scenarios, v_freezes
     FROM (
-        SELECT h.tenant_id, h.run_id, h.rule_id AS policy_rule_id, NULL::text AS guardrail_id,
-               CASE WHEN h.rule_type = 'error_code' THEN 'prevented'
-                    ELSE CASE h.enforcement WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' ELSE 'audited' END
-               END AS outcome,
-               jsonb_build_object('rule_type', h.rule_type, 'enforcement', h.enforcement) AS details,
-               h.is_synthetic, h.synthetic_scenario_id
-        FROM rule_hits AS h WHERE h.violated
-        UNION ALL
-        SELECT h.tenant_id, h.run_id, NULL, h.guardrail_id,
-               CASE h.action WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' WHEN 'audit' THEN 'audited'
-                             WHEN 'throttle' THEN 'throttled' ELSE 'frozen' END,
-               jsonb_build_object('guardrail', h.guardrail_id, 'action', h.action, 'config', h.config),
-               h.is_synthetic, h.synthetic_scenario_id
-        FROM guardrail_hits AS h
-    ) AS v;
+        SELECT array_agg(h.tenant_id) AS tenant_ids, array_agg(h.run_id) AS run_ids, array_agg(h.row_ctid) AS ctids,
+               array_agg(h.policy_rule_id) AS rule_ids, array_agg(h.guardrail_id) AS guardrail_ids,
+               array_agg(h.outcome) AS outcomes, array_agg(h.details) AS details,
+               array_agg(h.is_synthetic) AS synthetic, array_agg(h.synthetic_scenario_id) AS scenarios
+        FROM hits AS h
+    ) AS h;
 
-    IF v_violations IS NULL THEN
+    FOR v_freeze IN
+        SELECT * FROM jsonb_to_recordset(v_freezes) AS f (
+            tenant_id text, created_at timestamptz, id text, outcome text, window_length interval, run_id text,
+            row_ctid tid, is_synthetic boolean, synthetic_scenario_id text, details jsonb)
+    LOOP
+        -- ... nor one chosen just above for an earlier group of the same tenant.
+        CONTINUE WHEN v_frozen_tenant = v_freeze.tenant_id AND v_frozen_guardrail = v_freeze.id
+                  AND v_frozen_at > v_freeze.created_at - v_freeze.window_length;
+        v_tenant_ids := v_tenant_ids || v_freeze.tenant_id;
+        v_run_ids := v_run_ids || v_freeze.run_id;
+        v_ctids := v_ctids || v_freeze.row_ctid;
+        v_rule_ids := v_rule_ids || NULL::uuid;
+        v_guardrail_ids := v_guardrail_ids || v_freeze.id;
+        v_outcomes := v_outcomes || v_freeze.outcome;
+        v_details := v_details || v_freeze.details;
+        v_synthetic := v_synthetic || v_freeze.is_synthetic;
+        v_scenarios := v_scenarios || v_freeze.synthetic_scenario_id;
+        v_frozen_tenant := v_freeze.tenant_id;
+        v_frozen_guardrail := v_freeze.id;
+        v_frozen_at := v_freeze.created_at;
+    END LOOP;
+
+    IF v_run_ids IS NULL THEN
         RETURN;
     END IF;
 
@@ -194,61 +293,67 @@ BEGIN
                                                  is_synthetic, synthetic_scenario_id)
         SELECT v.tenant_id, v.run_id, v.policy_rule_id, v.guardrail_id, v.outcome, v.details, v.is_synthetic,
                v.synthetic_scenario_id
-        FROM jsonb_to_recordset(v_violations) AS v (
-            tenant_id text, run_id text, policy_rule_id uuid, guardrail_id text, outcome text, details jsonb,
-            is_synthetic boolean, synthetic_scenario_id text)
-        ON CONFLICT ON CONSTRAINT prevention_records_once_per_source DO NOTHING
+        FROM unnest(v_tenant_ids, v_run_ids, v_rule_ids, v_guardrail_ids, v_outcomes, v_details, v_synthetic,
+                    v_scenarios) AS v (tenant_id, run_id, policy_rule_id, guardrail_id, outcome, details, is_synthetic,
+                                       synthetic_scenario_id)
         RETURNING tenant_id, id, run_id, policy_rule_id, guardrail_id, outcome, is_synthetic
     ),
+    -- The runs read above, by the row version read (only this transaction can have changed them since).
     flagged AS (
         UPDATE activity.runs AS ar SET policy_violation = TRUE
-        FROM (SELECT DISTINCT tenant_id, run_id FROM recorded) AS v
-        WHERE ar.tenant_id = v.tenant_id AND ar.run_id = v.run_id AND NOT ar.policy_violation
+        WHERE ar.ctid = ANY (v_ctids) AND NOT ar.policy_violation
     )
     INSERT INTO aos.events (event, tenant_id, subject_id, payload)
     SELECT 'prevention_recorded', rc.tenant_id, rc.id::text,
            jsonb_build_object('prevention_record_id', rc.id, 'run_id', rc.run_id, 'policy_rule_id', rc.policy_rule_id,
                               'guardrail_id', rc.guardrail_id, 'outcome', rc.outcome, 'is_synthetic', rc.is_synthetic)
-    FROM recorded AS rc
-    ORDER BY rc.tenant_id, rc.run_id, rc.guardrail_id, rc.policy_rule_id;
+    FROM recorded AS rc;
 END
 $fn$;
-COMMENT ON FUNCTION policies._enforce(text[], uuid[]) IS
-    'PolicyEngine core: for runs that just completed, records a prevention record for every violated active rule of '
-    'their tenant (and agent) and every violated enabled default guardrail, flags policy_violation and publishes '
-    'prevention_recorded. Failures an error_code rule lists are recorded as prevented. Idempotent.';
+COMMENT ON FUNCTION policies._enforce(text[], uuid[], boolean) IS
+    'PolicyEngine core: for runs that just completed (in the causing statement''s order; p_inserted when it inserted '
+    'them), records a prevention record for every violated active rule of their tenant (and agent) and every violated '
+    'enabled default guardrail, flags policy_violation and publishes prevention_recorded. Failures an error_code rule '
+    'lists are recorded as prevented. Windowed guardrails count once per tenant and statement. Idempotent.';
+
+-- The engine of an older release took no statement order.
+DROP FUNCTION IF EXISTS policies._enforce(text[], uuid[]);
 
 CREATE OR REPLACE FUNCTION policies.tg_runs__enforce() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_tenant_ids text[];
     v_ids uuid[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        -- The transition table holds the rows in the order the statement wrote them.
         SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_ids
         FROM new_runs AS n WHERE n.state = 'completed';
     ELSE
-        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_ids
-        FROM new_runs AS n JOIN old_runs AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
+        SELECT array_agg(n.tenant_id ORDER BY n.ord), array_agg(n.id ORDER BY n.ord) INTO v_tenant_ids, v_ids
+        FROM (SELECT x.*, row_number() OVER () AS ord FROM new_runs AS x) AS n
+        INNER JOIN old_runs AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
         WHERE n.state = 'completed' AND o.state = 'live';
     END IF;
     IF v_ids IS NOT NULL THEN
-        PERFORM policies._enforce(v_tenant_ids, v_ids);
+        PERFORM policies._enforce(v_tenant_ids, v_ids, TG_OP = 'INSERT');
     END IF;
     RETURN NULL;
 END
 $fn$;
 COMMENT ON FUNCTION policies.tg_runs__enforce() IS
     'PolicyEngine trigger on activity.runs (after INSERT, after UPDATE; per statement): evaluates runs that reached a '
-    'terminal status. Runs as aos_policy_engine.';
+    'terminal status, in the statement''s order. Runs as aos_policy_engine.';
 
 -- Approval: the PolicyEngine turns an approved proposal into its rule, in the
 -- approving transaction. one rule per proposal is a unique key.
 CREATE OR REPLACE FUNCTION policies.tg_policy_proposals__create_rule() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 BEGIN
     WITH approved AS (
@@ -277,7 +382,7 @@ COMMENT ON FUNCTION policies.tg_policy_proposals__create_rule() IS
     'PolicyEngine trigger on policies.policy_proposals (after UPDATE, per statement): creates the rule of each proposal '
     'that became approved (source = proposal). Runs as aos_policy_engine.';
 
-SELECT aos.hand_to_engine('policies._enforce(text[], uuid[])', 'aos_policy_engine');
+SELECT aos.hand_to_engine('policies._enforce(text[], uuid[], boolean)', 'aos_policy_engine');
 SELECT aos.hand_to_engine('policies.tg_runs__enforce()', 'aos_policy_engine');
 SELECT aos.hand_to_engine('policies.tg_policy_proposals__create_rule()', 'aos_policy_engine');
 
