@@ -17,17 +17,33 @@ COMMENT ON FUNCTION incidents.error_code_for(text, text) IS
     'the upper-cased message, else UNKNOWN.';
 GRANT EXECUTE ON FUNCTION incidents.error_code_for(text, text) TO aos_incident_engine, aos_policy_engine;
 
--- Opens the incidents of newly failed runs, named by their keys
--- (p_tenant_ids[i], p_ids[i]). Runs with a `prevented` record get none;
--- re-delivery is absorbed by incidents_one_per_failed_run.
-CREATE OR REPLACE FUNCTION incidents._open_incidents(p_tenant_ids text[], p_ids uuid[]) RETURNS void
-LANGUAGE plpgsql
+-- The trigger: picks the runs that just reached failed (set-based) and opens their incidents,
+-- one query for the whole statement. Runs with a `prevented` record get none; the unique key
+-- incidents_one_per_failed_run holds even if a failure were delivered twice. SECURITY DEFINER so
+-- the worker's statement can write incidents through the engine's rights, and only through them.
+CREATE OR REPLACE FUNCTION incidents.tg_runs__open_incidents() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 -- One plan for every call: re-planning per statement costs more than running it.
 SET plan_cache_mode = force_generic_plan
 AS $fn$
+DECLARE
+    -- The newly failed runs, by key (v_tenant_ids[i], v_run_ids[i]).
+    v_tenant_ids text[];
+    v_run_ids uuid[];
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_run_ids
+        FROM new_runs AS n WHERE n.status = 'failed';
+    ELSE
+        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_run_ids
+        FROM new_runs AS n JOIN old_runs AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
+        WHERE n.status = 'failed' AND o.status <> 'failed';
+    END IF;
+    IF v_run_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
     WITH failed AS (
         SELECT r.tenant_id, r.id, r.run_id, r.agent_id, r.error_message, r.is_synthetic, r.synthetic_scenario_id,
                -- The explicit code needs no call: a SQL function with a subquery is not inlined, and
@@ -37,7 +53,7 @@ BEGIN
                    SELECT FROM policies.prevention_records AS p
                    WHERE p.tenant_id = r.tenant_id AND p.run_id = r.run_id AND p.outcome = 'prevented'
                ) AS prevented
-        FROM unnest(p_tenant_ids, p_ids) AS k (tenant_id, id)
+        FROM unnest(v_tenant_ids, v_run_ids) AS k (tenant_id, id)
         -- A primary-key probe per run, whatever the table's size was when this
         -- plan was made (OFFSET 0 keeps the planner from turning it into a hash join).
         CROSS JOIN LATERAL (
@@ -80,43 +96,17 @@ BEGIN
                                   'error_code', c.error_code, 'is_synthetic', c.is_synthetic)
         FROM created AS c
     ) AS e;  -- run_failed first, then incident_created, each in the statement's order
-END
-$fn$;
-COMMENT ON FUNCTION incidents._open_incidents(text[], uuid[]) IS
-    'IncidentEngine core: one incident, one detected event and the run_failed/incident_created events for each newly '
-    'failed run that was not prevented. Idempotent.';
-
--- Trigger functions: pick the runs that just reached failed (set-based) and
--- hand them to the core. SECURITY DEFINER so the worker's statement can write
--- incidents through the engine's rights, and only through them.
-CREATE OR REPLACE FUNCTION incidents.tg_runs__open_incidents() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET jit = off
-AS $fn$
-DECLARE
-    v_tenant_ids text[];
-    v_ids uuid[];
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_ids
-        FROM new_runs AS n WHERE n.status = 'failed';
-    ELSE
-        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_ids
-        FROM new_runs AS n JOIN old_runs AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
-        WHERE n.status = 'failed' AND o.status <> 'failed';
-    END IF;
-    IF v_ids IS NOT NULL THEN
-        PERFORM incidents._open_incidents(v_tenant_ids, v_ids);
-    END IF;
     RETURN NULL;
 END
 $fn$;
 COMMENT ON FUNCTION incidents.tg_runs__open_incidents() IS
-    'IncidentEngine trigger on activity.runs (after INSERT, after UPDATE; per statement): opens incidents for runs that '
-    'reached failed. Runs as aos_incident_engine.';
+    'IncidentEngine trigger on activity.runs (after INSERT, after UPDATE; per statement): one incident, one detected '
+    'event and the run_failed/incident_created events for each run that reached failed and was not prevented. '
+    'Runs as aos_incident_engine.';
 
-SELECT aos.hand_to_engine('incidents._open_incidents(text[], uuid[])', 'aos_incident_engine');
+-- Engines of older releases opened incidents through a separate core function.
+DROP FUNCTION IF EXISTS incidents._open_incidents(text[], uuid[]);
+
 SELECT aos.hand_to_engine('incidents.tg_runs__open_incidents()', 'aos_incident_engine');
 
 -- _200: after the PolicyEngine (_100) has recorded what it prevented.

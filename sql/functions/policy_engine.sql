@@ -45,54 +45,83 @@ COMMENT ON FUNCTION policies.matches_any(text, jsonb) IS
     'True when p_text contains any string of the JSON array p_patterns, ignoring case.';
 GRANT EXECUTE ON FUNCTION policies.matches_any(text, jsonb) TO aos_policy_engine;
 
--- Evaluates the runs that just reached a terminal status. p_tenant_ids[i], p_ids[i] name them in
--- the order the causing statement wrote them; p_inserted says that statement inserted them (new
--- runs, arriving in that order) rather than finishing runs recorded earlier. Keys, not rows: an
--- array of 40k composite rows costs more than reading them back by primary key. Most runs
--- violate nothing, so the read-only evaluation runs first and the writes only when it found
--- something.
+-- PolicyEngine on runs: evaluates the runs that just reached a terminal status.
 --
--- The windowed guardrails count each (tenant, created_at) group of the statement once and then
--- order within it: a run's window holds the runs recorded before it, never those after it in
--- the same statement. So one INSERT of N runs costs O(N) and decides what N single-row INSERTs
--- would have decided, one after another.
+-- Most runs violate nothing, and most statements write one run, so the work is staged and every
+-- stage is a small set-based query that runs only when the one before found something:
+--   1. every run against the per-run guardrails (max_value, pattern_block) and, when its tenant has
+--      any, its tenant's active rules; every (tenant, created_at) group of the statement against the
+--      windowed guardrails, counting each window once and only as far as can matter;
+--   2. for the groups whose window reached a limit, the verdict run by run: a run's window holds
+--      the runs recorded before it, never those after it in the same statement;
+--   3. the writes: prevention records, policy_violation, prevention_recorded events.
+-- So one INSERT of N runs costs O(N) and decides what N single-row INSERTs would have decided:
 --   dg-003 (rate_limit)    the runs the tenant recorded in (created_at - window, created_at]: more
 --                          than max_runs throttles the run;
 --   dg-004 (failure_spike) the terminal runs of that window: at least min_runs of them, more than
 --                          max_failure_rate failed, freezes the run at which the window first met
 --                          the rule, judged at every terminal run, success or failure; one freeze
 --                          per tenant per window, so a storm is frozen once, not once per run.
-CREATE OR REPLACE FUNCTION policies._enforce(p_tenant_ids text[], p_ids uuid[], p_inserted boolean) RETURNS void
-LANGUAGE plpgsql
+-- Engines of older releases evaluated through a separate core function.
+DROP FUNCTION IF EXISTS policies._enforce(text[], uuid[]);
+DROP FUNCTION IF EXISTS policies._enforce(text[], uuid[], boolean);
+
+CREATE OR REPLACE FUNCTION policies.tg_runs__enforce() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 -- One plan for every call: re-planning these queries per statement costs more than running them.
 SET plan_cache_mode = force_generic_plan
 -- A bulk load evaluates many runs at once: keep its working sets in memory.
 SET work_mem = '64MB'
-SET jit = off
 AS $fn$
 DECLARE
-    -- The violations found, column by column (arrays of scalars are cheaper than rows or JSON).
+    -- The runs that just reached a terminal status, in the order the statement wrote them, by key
+    -- (an array of 40k composite rows costs more than reading them back by primary key).
+    v_tenant_keys text[];
+    v_run_keys uuid[];
+    -- The statement inserted them (new runs, arriving in that order) rather than finishing runs
+    -- recorded earlier.
+    v_inserted boolean := TG_OP = 'INSERT';
+    v_found jsonb;    -- stage 1 violations, one object per prevention record
+    v_windows jsonb;  -- stage 1 windowed candidates: (group, guardrail) pairs that reached a limit
+    v_has_rules boolean;
+    v_freezes jsonb;  -- stage 2 dg-004 candidates, in (tenant, created_at) order
+    v_freeze record;
+    v_frozen_tenant text;
+    v_frozen_guardrail text;
+    v_frozen_at timestamptz;
+    -- stage 2 violations, column by column (a storm throttles thousands of runs: arrays of scalars
+    -- cost less than rows or JSON)
     v_tenant_ids text[];
     v_run_ids text[];
-    v_rule_ids uuid[];
+    v_ctids tid[];
     v_guardrail_ids text[];
     v_outcomes text[];
     v_details jsonb[];
     v_synthetic boolean[];
     v_scenarios text[];
-    v_ctids tid[];
-    v_freezes jsonb;
-    v_freeze record;
-    v_frozen_tenant text;
-    v_frozen_guardrail text;
-    v_frozen_at timestamptz;
 BEGIN
+    IF v_inserted THEN
+        -- The transition table holds the rows in the order the statement wrote them.
+        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_keys, v_run_keys
+        FROM new_runs AS n WHERE n.state = 'completed';
+    ELSE
+        SELECT array_agg(n.tenant_id ORDER BY n.ord), array_agg(n.id ORDER BY n.ord) INTO v_tenant_keys, v_run_keys
+        FROM (SELECT x.*, row_number() OVER () AS ord FROM new_runs AS x) AS n
+        INNER JOIN old_runs AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
+        WHERE n.state = 'completed' AND o.state = 'live';
+    END IF;
+    IF v_run_keys IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    -- Stage 1.
     WITH runs AS MATERIALIZED (
         SELECT x.tenant_id, x.run_id, x.agent_id, x.status, x.goal, x.created_at, x.error_code, x.error_message,
                x.estimated_cost_usd, x.input_tokens, x.output_tokens, x.duration_ms, x.attempts,
-               x.is_synthetic, x.synthetic_scenario_id, x.row_ctid, k.ord
-        FROM unnest(p_tenant_ids, p_ids) WITH ORDINALITY AS k (tenant_id, id, ord)
+               x.is_synthetic, x.synthetic_scenario_id, x.row_ctid
+        FROM unnest(v_tenant_keys, v_run_keys) AS k (tenant_id, id)
         -- A primary-key probe per run, whatever the table's size was when this
         -- plan was made (OFFSET 0 keeps the planner from turning it into a hash join).
         CROSS JOIN LATERAL (
@@ -105,7 +134,6 @@ BEGIN
         SELECT g.id, g.action, g.rule_type, g.config,
                CASE g.action WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' WHEN 'audit' THEN 'audited'
                              WHEN 'throttle' THEN 'throttled' ELSE 'frozen' END AS outcome,
-               jsonb_build_object('guardrail', g.id, 'action', g.action, 'config', g.config) AS details,
                g.config ->> 'metric' AS metric,
                (g.config ->> 'max')::numeric AS max_value,
                -- Inline, not policies.like_patterns(): a SQL function with a subquery is re-planned per call.
@@ -115,258 +143,275 @@ BEGIN
                ) AS like_patterns,
                make_interval(secs => (g.config ->> 'window_seconds')::int) AS window_length,
                (g.config ->> 'max_runs')::int AS max_runs,
-               -- Fewer failures than this can never be more than max_failure_rate of min_runs runs.
                (g.config ->> 'min_runs')::int AS min_runs,
                (g.config ->> 'max_failure_rate')::numeric AS max_failure_rate,
+               -- Fewer failures than this can never be more than max_failure_rate of min_runs runs.
                floor((g.config ->> 'max_failure_rate')::numeric * (g.config ->> 'min_runs')::int)::int + 1
                    AS min_failures
         FROM policies.default_guardrails AS g
         WHERE g.is_enabled
-    ),
-    -- The statement's runs by tenant and created_at: a bulk load is one group per tenant.
-    groups AS MATERIALIZED (
-        SELECT ru.tenant_id, ru.created_at, count(*) AS size
-        FROM runs AS ru
-        GROUP BY ru.tenant_id, ru.created_at
-    ),
-    hits AS (
-        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, ar.id AS policy_rule_id, NULL::text AS guardrail_id,
-               CASE WHEN ar.rule_type = 'error_code' THEN 'prevented'
-                    ELSE CASE ar.enforcement WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' ELSE 'audited' END
-               END AS outcome,
-               jsonb_build_object('rule_type', ar.rule_type, 'enforcement', ar.enforcement) AS details,
-               ru.is_synthetic, ru.synthetic_scenario_id
-        FROM runs AS ru
-        INNER JOIN policies.policy_rules AS ar
-            ON ar.tenant_id = ru.tenant_id AND ar.status = 'active'
-           AND (ar.agent_id IS NULL OR ar.agent_id = ru.agent_id)
-        WHERE CASE ar.rule_type
-                  WHEN 'error_code' THEN
-                      ru.status = 'failed'
-                      AND ar.conditions -> 'error_codes' ? incidents.error_code_for(ru.error_code, ru.error_message)
-                  WHEN 'max_value' THEN
-                      policies.metric_value(ar.conditions ->> 'metric', ru.estimated_cost_usd, ru.input_tokens,
-                                            ru.output_tokens, ru.duration_ms, ru.attempts)
-                      > (ar.conditions ->> 'max')::numeric
-                  WHEN 'pattern_block' THEN policies.matches_any(ru.goal, ar.conditions -> 'patterns')
-                  WHEN 'blocked_skill' THEN EXISTS (
-                      SELECT FROM activity.aos_traces AS t
-                      INNER JOIN activity.aos_trace_steps AS s ON s.tenant_id = t.tenant_id AND s.trace_id = t.trace_id
-                      WHERE t.tenant_id = ru.tenant_id AND t.run_id = ru.run_id
-                        AND ar.conditions -> 'skills' ? s.skill_name)
-              END
-        UNION ALL
-        -- Each max_value guardrail filters the runs on its own metric column: the
-        -- metric is chosen once per guardrail, not once per run.
-        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL, g.id, g.outcome, g.details, ru.is_synthetic,
-               ru.synthetic_scenario_id
-        FROM guardrails AS g
-        CROSS JOIN LATERAL (
-            SELECT * FROM runs AS r
-            WHERE CASE g.metric
-                      WHEN 'estimated_cost_cents' THEN r.estimated_cost_usd > g.max_value / 100
-                      WHEN 'total_tokens' THEN r.input_tokens + r.output_tokens > g.max_value
-                      ELSE policies.metric_value(g.metric, r.estimated_cost_usd, r.input_tokens, r.output_tokens,
-                                                 r.duration_ms, r.attempts) > g.max_value
-                  END
-        ) AS ru
-        WHERE g.rule_type = 'max_value'
-        UNION ALL
-        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL, g.id, g.outcome, g.details, ru.is_synthetic,
-               ru.synthetic_scenario_id
-        FROM runs AS ru
-        INNER JOIN guardrails AS g ON g.rule_type = 'pattern_block'
-        WHERE lower(ru.goal) LIKE ANY (g.like_patterns)
-        UNION ALL
-        -- dg-003: the window is counted once per group, through runs_tenant_created_at_idx, and
-        -- only as far as can matter (the count stops at max_runs + the group's size). A run of an
-        -- INSERT does not see the runs the same statement recorded after it.
-        SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL, g.id, g.outcome, g.details, ru.is_synthetic,
-               ru.synthetic_scenario_id
-        FROM groups AS gr
-        INNER JOIN guardrails AS g ON g.rule_type = 'rate_limit'
-        CROSS JOIN LATERAL (
-            SELECT count(*) AS seen FROM (
-                SELECT FROM activity.runs AS w
-                WHERE w.tenant_id = gr.tenant_id
-                  AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
-                LIMIT g.max_runs + gr.size
-            ) AS recent
-        ) AS c
-        CROSS JOIN LATERAL (
-            SELECT r.*, CASE WHEN p_inserted THEN gr.size - row_number() OVER (ORDER BY r.ord) ELSE 0 END AS later
-            FROM runs AS r
-            WHERE c.seen > g.max_runs AND r.tenant_id = gr.tenant_id AND r.created_at = gr.created_at
-        ) AS ru
-        WHERE c.seen - ru.later > g.max_runs
-    ),
-    -- dg-004 is judged below, only for the groups whose window holds enough failures to matter
-    -- and that no earlier freeze covers; their windows are counted exactly, once per group.
-    spikes AS MATERIALIZED (
-        SELECT gr.tenant_id, gr.created_at, g.id, g.outcome, g.action, g.config, g.window_length, g.min_runs,
-               g.max_failure_rate, c.total, c.failed
-        FROM groups AS gr
-        INNER JOIN guardrails AS g ON g.rule_type = 'failure_spike'
-        CROSS JOIN LATERAL (
-            SELECT count(*) AS total, count(*) FILTER (WHERE w.status = 'failed') AS failed
-            FROM activity.runs AS w
-            WHERE w.tenant_id = gr.tenant_id AND w.state = 'completed'
-              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
-        ) AS c
-        WHERE (
-            SELECT count(*) FROM (
-                SELECT FROM activity.runs AS w
-                WHERE w.tenant_id = gr.tenant_id AND w.status = 'failed'
-                  AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
-                LIMIT g.min_failures
-            ) AS failures
-        ) >= g.min_failures
-        -- One freeze per tenant per window: a freeze recorded before stands.
-        AND NOT EXISTS (
-            SELECT FROM policies.prevention_records AS p
-            INNER JOIN activity.runs AS w ON w.tenant_id = p.tenant_id AND w.run_id = p.run_id
-            WHERE p.tenant_id = gr.tenant_id AND p.guardrail_id = g.id AND p.outcome = g.outcome
-              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
-        )
-    ),
-    -- For each of those groups, the first of its runs (in statement order) at which the window met
-    -- the rule; each run's window is the group's window minus the group's runs after it.
-    freezes AS (
-        SELECT DISTINCT ON (m.tenant_id, m.created_at, m.id)
-               m.tenant_id, m.created_at, m.id, m.outcome, m.window_length, m.run_id, m.row_ctid, m.is_synthetic,
-               m.synthetic_scenario_id,
-               jsonb_build_object('guardrail', m.id, 'action', m.action, 'config', m.config, 'runs', m.runs,
-                                  'failed', m.failed_so_far) AS details
-        FROM (
-            SELECT s.*, r.ord, r.run_id, r.row_ctid, r.is_synthetic, r.synthetic_scenario_id,
-                   s.total - count(*) OVER grp + count(*) OVER upto AS runs,
-                   s.failed - count(*) FILTER (WHERE r.status = 'failed') OVER grp
-                       + count(*) FILTER (WHERE r.status = 'failed') OVER upto AS failed_so_far
-            FROM spikes AS s
-            INNER JOIN runs AS r ON r.tenant_id = s.tenant_id AND r.created_at = s.created_at
-            WINDOW grp AS (PARTITION BY s.tenant_id, s.created_at, s.id),
-                   upto AS (PARTITION BY s.tenant_id, s.created_at, s.id ORDER BY r.ord ROWS UNBOUNDED PRECEDING)
-        ) AS m
-        WHERE m.runs >= m.min_runs AND m.failed_so_far > m.max_failure_rate * m.runs
-        ORDER BY m.tenant_id, m.created_at, m.id, m.ord
     )
-    SELECT h.tenant_ids, h.run_ids, h.ctids, h.rule_ids, h.guardrail_ids, h.outcomes, h.details, h.synthetic,
-           h.scenarios, (SELECT jsonb_agg(f ORDER BY f.tenant_id, f.created_at) FROM freezes AS f)
-    INTO v_tenant_ids, v_run_ids, v_ctids, v_rule_ids, v_guardrail_ids, v_outcomes, v_details, v_synthetic,
-         v_scenarios, v_freezes
-    FROM (
-        SELECT array_agg(h.tenant_id) AS tenant_ids, array_agg(h.run_id) AS run_ids, array_agg(h.row_ctid) AS ctids,
-               array_agg(h.policy_rule_id) AS rule_ids, array_agg(h.guardrail_id) AS guardrail_ids,
-               array_agg(h.outcome) AS outcomes, array_agg(h.details) AS details,
-               array_agg(h.is_synthetic) AS synthetic, array_agg(h.synthetic_scenario_id) AS scenarios
-        FROM hits AS h
-    ) AS h;
+    SELECT
+        (SELECT jsonb_agg(v) FROM (
+            SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL::uuid AS policy_rule_id, g.id AS guardrail_id,
+                   g.outcome, jsonb_build_object('guardrail', g.id, 'action', g.action, 'config', g.config) AS details,
+                   ru.is_synthetic, ru.synthetic_scenario_id
+            FROM guardrails AS g
+            INNER JOIN runs AS ru ON CASE g.rule_type
+                WHEN 'max_value' THEN
+                    CASE g.metric
+                        WHEN 'estimated_cost_cents' THEN ru.estimated_cost_usd > g.max_value / 100
+                        WHEN 'total_tokens' THEN ru.input_tokens + ru.output_tokens > g.max_value
+                        ELSE policies.metric_value(g.metric, ru.estimated_cost_usd, ru.input_tokens, ru.output_tokens,
+                                                   ru.duration_ms, ru.attempts) > g.max_value
+                    END
+                WHEN 'pattern_block' THEN lower(ru.goal) LIKE ANY (g.like_patterns)
+                ELSE FALSE
+            END
+        ) AS v),
+        (SELECT jsonb_agg(w) FROM (
+            SELECT gr.tenant_id, gr.created_at, gr.size, g.id, g.rule_type, g.action, g.outcome, g.config,
+                   g.window_length, g.max_runs, g.min_runs, g.max_failure_rate, c.counted
+            FROM (
+                SELECT ru.tenant_id, ru.created_at, count(*) AS size FROM runs AS ru GROUP BY ru.tenant_id, ru.created_at
+            ) AS gr
+            INNER JOIN guardrails AS g ON g.rule_type IN ('rate_limit', 'failure_spike')
+            CROSS JOIN LATERAL (
+                SELECT CASE g.rule_type
+                    -- the runs recorded in the window (runs_tenant_created_at_idx), up to max_runs + the
+                    -- group's size: beyond that every run of the group is over the limit anyway
+                    WHEN 'rate_limit' THEN (
+                        SELECT count(*) FROM (
+                            SELECT FROM activity.runs AS w
+                            WHERE w.tenant_id = gr.tenant_id
+                              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
+                            LIMIT g.max_runs + gr.size) AS recent)
+                    -- the failures in the window (runs_tenant_status_created_at_idx), up to min_failures
+                    ELSE (
+                        SELECT count(*) FROM (
+                            SELECT FROM activity.runs AS w
+                            WHERE w.tenant_id = gr.tenant_id AND w.status = 'failed'
+                              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
+                            LIMIT g.min_failures) AS failures)
+                END AS counted
+                OFFSET 0  -- counted once, not once per reference
+            ) AS c
+            WHERE CASE g.rule_type
+                      WHEN 'rate_limit' THEN c.counted > g.max_runs
+                      -- enough failures, and no freeze recorded within the window yet (one freeze per
+                      -- tenant per window): a failing tenant is looked at closely once per window
+                      ELSE c.counted >= g.min_failures AND NOT EXISTS (
+                          -- prevention_records_guardrail_idx: the guardrail's recent records (a record
+                          -- is written no earlier than its run was recorded), then their runs
+                          SELECT FROM policies.prevention_records AS p
+                          INNER JOIN activity.runs AS w ON w.tenant_id = p.tenant_id AND w.run_id = p.run_id
+                          WHERE p.tenant_id = gr.tenant_id AND p.guardrail_id = g.id AND p.outcome <> 'throttled'
+                            AND p.created_at > gr.created_at - g.window_length
+                            AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at)
+                  END
+        ) AS w),
+        -- Rules are evaluated below, only for tenants that have any.
+        EXISTS (
+            SELECT FROM policies.policy_rules AS ar
+            WHERE ar.tenant_id = ANY (v_tenant_keys) AND ar.status = 'active'
+        )
+    INTO v_found, v_windows, v_has_rules;
 
-    FOR v_freeze IN
-        SELECT * FROM jsonb_to_recordset(v_freezes) AS f (
-            tenant_id text, created_at timestamptz, id text, outcome text, window_length interval, run_id text,
-            row_ctid tid, is_synthetic boolean, synthetic_scenario_id text, details jsonb)
-    LOOP
-        -- ... nor one chosen just above for an earlier group of the same tenant.
-        CONTINUE WHEN v_frozen_tenant = v_freeze.tenant_id AND v_frozen_guardrail = v_freeze.id
-                  AND v_frozen_at > v_freeze.created_at - v_freeze.window_length;
-        v_tenant_ids := v_tenant_ids || v_freeze.tenant_id;
-        v_run_ids := v_run_ids || v_freeze.run_id;
-        v_ctids := v_ctids || v_freeze.row_ctid;
-        v_rule_ids := v_rule_ids || NULL::uuid;
-        v_guardrail_ids := v_guardrail_ids || v_freeze.id;
-        v_outcomes := v_outcomes || v_freeze.outcome;
-        v_details := v_details || v_freeze.details;
-        v_synthetic := v_synthetic || v_freeze.is_synthetic;
-        v_scenarios := v_scenarios || v_freeze.synthetic_scenario_id;
-        v_frozen_tenant := v_freeze.tenant_id;
-        v_frozen_guardrail := v_freeze.id;
-        v_frozen_at := v_freeze.created_at;
-    END LOOP;
-
-    IF v_run_ids IS NULL THEN
-        RETURN;
+    -- Stage 1, rules: every run against its tenant's active rules (and its agent's).
+    IF v_has_rules THEN
+        SELECT coalesce(v_found, '[]') || coalesce(jsonb_agg(v), '[]') INTO v_found FROM (
+            SELECT ru.tenant_id, ru.run_id, ru.row_ctid, ar.id AS policy_rule_id, NULL::text AS guardrail_id,
+                   CASE WHEN ar.rule_type = 'error_code' THEN 'prevented'
+                        ELSE CASE ar.enforcement WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' ELSE 'audited' END
+                   END AS outcome,
+                   jsonb_build_object('rule_type', ar.rule_type, 'enforcement', ar.enforcement) AS details,
+                   ru.is_synthetic, ru.synthetic_scenario_id
+            FROM unnest(v_tenant_keys, v_run_keys) AS k (tenant_id, id)
+            CROSS JOIN LATERAL (
+                SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
+                WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
+            ) AS ru
+            INNER JOIN policies.policy_rules AS ar
+                ON ar.tenant_id = ru.tenant_id AND ar.status = 'active'
+               AND (ar.agent_id IS NULL OR ar.agent_id = ru.agent_id)
+            WHERE CASE ar.rule_type
+                      WHEN 'error_code' THEN
+                          ru.status = 'failed'
+                          AND ar.conditions -> 'error_codes' ? incidents.error_code_for(ru.error_code, ru.error_message)
+                      WHEN 'max_value' THEN
+                          policies.metric_value(ar.conditions ->> 'metric', ru.estimated_cost_usd, ru.input_tokens,
+                                                ru.output_tokens, ru.duration_ms, ru.attempts)
+                          > (ar.conditions ->> 'max')::numeric
+                      WHEN 'pattern_block' THEN policies.matches_any(ru.goal, ar.conditions -> 'patterns')
+                      WHEN 'blocked_skill' THEN EXISTS (
+                          SELECT FROM activity.aos_traces AS t
+                          INNER JOIN activity.aos_trace_steps AS s
+                              ON s.tenant_id = t.tenant_id AND s.trace_id = t.trace_id
+                          WHERE t.tenant_id = ru.tenant_id AND t.run_id = ru.run_id
+                            AND ar.conditions -> 'skills' ? s.skill_name)
+                  END
+        ) AS v;
+        IF v_found = '[]' THEN
+            v_found := NULL;
+        END IF;
     END IF;
 
-    WITH recorded AS (
+    -- Stage 2: the windows that reached a limit, run by run.
+    IF v_windows IS NOT NULL THEN
+        WITH candidates AS MATERIALIZED (
+            SELECT * FROM jsonb_to_recordset(v_windows) AS c (
+                tenant_id text, created_at timestamptz, size bigint, id text, rule_type text, action text,
+                outcome text, config jsonb, window_length interval, max_runs int, min_runs int,
+                max_failure_rate numeric, counted bigint)
+        ),
+        -- The statement's runs of those groups, in statement order, each with how many runs of its
+        -- group come after it (in all, and failed).
+        members AS MATERIALIZED (
+            SELECT m.*,
+                   count(*) OVER grp - count(*) OVER upto AS later,
+                   count(*) FILTER (WHERE m.status = 'failed') OVER grp
+                       - count(*) FILTER (WHERE m.status = 'failed') OVER upto AS later_failed
+            FROM (
+                SELECT k.ord, x.tenant_id, x.run_id, x.row_ctid, x.status, x.created_at, x.is_synthetic,
+                       x.synthetic_scenario_id
+                FROM unnest(v_tenant_keys, v_run_keys) WITH ORDINALITY AS k (tenant_id, id, ord)
+                CROSS JOIN LATERAL (
+                    SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
+                    WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
+                ) AS x
+                WHERE EXISTS (SELECT FROM candidates AS c WHERE c.tenant_id = x.tenant_id AND c.created_at = x.created_at)
+            ) AS m
+            WINDOW grp AS (PARTITION BY m.tenant_id, m.created_at),
+                   upto AS (PARTITION BY m.tenant_id, m.created_at ORDER BY m.ord ROWS UNBOUNDED PRECEDING)
+        ),
+        -- dg-004: the exact window of each candidate group (stage 1 found no earlier freeze in it).
+        spikes AS MATERIALIZED (
+            SELECT c.*, n.total, n.failed
+            FROM candidates AS c
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS total, count(*) FILTER (WHERE w.status = 'failed') AS failed
+                FROM activity.runs AS w
+                WHERE w.tenant_id = c.tenant_id AND w.state = 'completed'
+                  AND w.created_at > c.created_at - c.window_length AND w.created_at <= c.created_at
+            ) AS n
+            WHERE c.rule_type = 'failure_spike'
+        ),
+        -- dg-003: a run of an INSERT does not see the runs the same statement recorded after it.
+        throttled AS (
+            SELECT m.tenant_id, m.run_id, m.row_ctid, c.id, c.outcome,
+                   jsonb_build_object('guardrail', c.id, 'action', c.action, 'config', c.config) AS details,
+                   m.is_synthetic, m.synthetic_scenario_id
+            FROM candidates AS c
+            INNER JOIN members AS m ON m.tenant_id = c.tenant_id AND m.created_at = c.created_at
+            WHERE c.rule_type = 'rate_limit'
+              AND c.counted - CASE WHEN v_inserted THEN m.later ELSE 0 END > c.max_runs
+        ),
+        -- dg-004: the first run of each group at which its window (minus the group's runs after it) met the rule.
+        freezes AS (
+            SELECT DISTINCT ON (s.tenant_id, s.created_at, s.id)
+                   s.tenant_id, s.created_at, s.id, s.outcome, s.window_length, m.run_id, m.row_ctid, m.is_synthetic,
+                   m.synthetic_scenario_id,
+                   jsonb_build_object('guardrail', s.id, 'action', s.action, 'config', s.config,
+                                      'runs', s.total - m.later, 'failed', s.failed - m.later_failed) AS details
+            FROM spikes AS s
+            INNER JOIN members AS m ON m.tenant_id = s.tenant_id AND m.created_at = s.created_at
+            WHERE s.total - m.later >= s.min_runs
+              AND s.failed - m.later_failed > s.max_failure_rate * (s.total - m.later)
+            ORDER BY s.tenant_id, s.created_at, s.id, m.ord
+        )
+        SELECT t.tenant_ids, t.run_ids, t.ctids, t.guardrail_ids, t.outcomes, t.details, t.synthetic, t.scenarios,
+               (SELECT jsonb_agg(f ORDER BY f.tenant_id, f.created_at) FROM freezes AS f)
+        INTO v_tenant_ids, v_run_ids, v_ctids, v_guardrail_ids, v_outcomes, v_details, v_synthetic, v_scenarios,
+             v_freezes
+        FROM (
+            SELECT array_agg(t.tenant_id) AS tenant_ids, array_agg(t.run_id) AS run_ids, array_agg(t.row_ctid) AS ctids,
+                   array_agg(t.id) AS guardrail_ids, array_agg(t.outcome) AS outcomes, array_agg(t.details) AS details,
+                   array_agg(t.is_synthetic) AS synthetic, array_agg(t.synthetic_scenario_id) AS scenarios
+            FROM throttled AS t
+        ) AS t;
+
+        FOR v_freeze IN
+            SELECT * FROM jsonb_to_recordset(v_freezes) AS f (
+                tenant_id text, created_at timestamptz, id text, outcome text, window_length interval, run_id text,
+                row_ctid tid, is_synthetic boolean, synthetic_scenario_id text, details jsonb)
+        LOOP
+            -- ... nor one chosen just above for an earlier group of the same tenant.
+            CONTINUE WHEN v_frozen_tenant = v_freeze.tenant_id AND v_frozen_guardrail = v_freeze.id
+                      AND v_frozen_at > v_freeze.created_at - v_freeze.window_length;
+            v_tenant_ids := v_tenant_ids || v_freeze.tenant_id;
+            v_run_ids := v_run_ids || v_freeze.run_id;
+            v_ctids := v_ctids || v_freeze.row_ctid;
+            v_guardrail_ids := v_guardrail_ids || v_freeze.id;
+            v_outcomes := v_outcomes || v_freeze.outcome;
+            v_details := v_details || v_freeze.details;
+            v_synthetic := v_synthetic || v_freeze.is_synthetic;
+            v_scenarios := v_scenarios || v_freeze.synthetic_scenario_id;
+            v_frozen_tenant := v_freeze.tenant_id;
+            v_frozen_guardrail := v_freeze.id;
+            v_frozen_at := v_freeze.created_at;
+        END LOOP;
+    END IF;
+
+    IF v_found IS NULL AND v_run_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    -- Stage 3.
+    WITH found AS (
+        SELECT v.tenant_id, v.run_id, v.row_ctid, v.policy_rule_id, v.guardrail_id, v.outcome, v.details,
+               v.is_synthetic, v.synthetic_scenario_id
+        FROM jsonb_to_recordset(v_found) AS v (
+            tenant_id text, run_id text, row_ctid tid, policy_rule_id uuid, guardrail_id text, outcome text,
+            details jsonb, is_synthetic boolean, synthetic_scenario_id text)
+        UNION ALL
+        SELECT t.tenant_id, t.run_id, t.row_ctid, NULL, t.guardrail_id, t.outcome, t.details, t.is_synthetic,
+               t.synthetic_scenario_id
+        FROM unnest(v_tenant_ids, v_run_ids, v_ctids, v_guardrail_ids, v_outcomes, v_details, v_synthetic, v_scenarios)
+            AS t (tenant_id, run_id, row_ctid, guardrail_id, outcome, details, is_synthetic, synthetic_scenario_id)
+    ),
+    recorded AS (
         INSERT INTO policies.prevention_records (tenant_id, run_id, policy_rule_id, guardrail_id, outcome, details,
                                                  is_synthetic, synthetic_scenario_id)
-        SELECT v.tenant_id, v.run_id, v.policy_rule_id, v.guardrail_id, v.outcome, v.details, v.is_synthetic,
-               v.synthetic_scenario_id
-        FROM unnest(v_tenant_ids, v_run_ids, v_rule_ids, v_guardrail_ids, v_outcomes, v_details, v_synthetic,
-                    v_scenarios) AS v (tenant_id, run_id, policy_rule_id, guardrail_id, outcome, details, is_synthetic,
-                                       synthetic_scenario_id)
+        SELECT f.tenant_id, f.run_id, f.policy_rule_id, f.guardrail_id, f.outcome, f.details, f.is_synthetic,
+               f.synthetic_scenario_id
+        FROM found AS f
         RETURNING tenant_id, id, run_id, policy_rule_id, guardrail_id, outcome, is_synthetic
     ),
-    -- The runs read above, by the row version read (only this transaction can have changed them since).
+    -- The runs by the row version read above (only this transaction can have changed them since).
     flagged AS (
         UPDATE activity.runs AS ar SET policy_violation = TRUE
-        WHERE ar.ctid = ANY (v_ctids) AND NOT ar.policy_violation
+        WHERE ar.ctid = ANY (ARRAY(SELECT f.row_ctid FROM found AS f)) AND NOT ar.policy_violation
     )
     INSERT INTO aos.events (event, tenant_id, subject_id, payload)
     SELECT 'prevention_recorded', rc.tenant_id, rc.id::text,
            jsonb_build_object('prevention_record_id', rc.id, 'run_id', rc.run_id, 'policy_rule_id', rc.policy_rule_id,
                               'guardrail_id', rc.guardrail_id, 'outcome', rc.outcome, 'is_synthetic', rc.is_synthetic)
     FROM recorded AS rc;
-END
-$fn$;
-COMMENT ON FUNCTION policies._enforce(text[], uuid[], boolean) IS
-    'PolicyEngine core: for runs that just completed (in the causing statement''s order; p_inserted when it inserted '
-    'them), records a prevention record for every violated active rule of their tenant (and agent) and every violated '
-    'enabled default guardrail, flags policy_violation and publishes prevention_recorded. Failures an error_code rule '
-    'lists are recorded as prevented. Windowed guardrails count once per tenant and statement. Idempotent.';
-
--- The engine of an older release took no statement order.
-DROP FUNCTION IF EXISTS policies._enforce(text[], uuid[]);
-
-CREATE OR REPLACE FUNCTION policies.tg_runs__enforce() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET jit = off
-AS $fn$
-DECLARE
-    v_tenant_ids text[];
-    v_ids uuid[];
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        -- The transition table holds the rows in the order the statement wrote them.
-        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_ids
-        FROM new_runs AS n WHERE n.state = 'completed';
-    ELSE
-        SELECT array_agg(n.tenant_id ORDER BY n.ord), array_agg(n.id ORDER BY n.ord) INTO v_tenant_ids, v_ids
-        FROM (SELECT x.*, row_number() OVER () AS ord FROM new_runs AS x) AS n
-        INNER JOIN old_runs AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
-        WHERE n.state = 'completed' AND o.state = 'live';
-    END IF;
-    IF v_ids IS NOT NULL THEN
-        PERFORM policies._enforce(v_tenant_ids, v_ids, TG_OP = 'INSERT');
-    END IF;
     RETURN NULL;
 END
 $fn$;
 COMMENT ON FUNCTION policies.tg_runs__enforce() IS
-    'PolicyEngine trigger on activity.runs (after INSERT, after UPDATE; per statement): evaluates runs that reached a '
-    'terminal status, in the statement''s order. Runs as aos_policy_engine.';
+    'PolicyEngine trigger on activity.runs (after INSERT, after UPDATE; per statement): for the runs that reached a '
+    'terminal status, in the statement''s order, records a prevention record for every violated active rule of their '
+    'tenant (and agent) and every violated enabled default guardrail, flags policy_violation and publishes '
+    'prevention_recorded. Failures an error_code rule lists are recorded as prevented. Windowed guardrails count once '
+    'per tenant and statement. Runs as aos_policy_engine.';
 
--- Approval: the PolicyEngine turns an approved proposal into its rule, in the
--- approving transaction. one rule per proposal is a unique key.
+-- Approval: the PolicyEngine turns an approved proposal into its rule, in the approving
+-- transaction; one rule per proposal is a unique key. Per row, and only when status becomes
+-- approved: the PolicyProposalEngine updates a pending proposal's count at every linked incident,
+-- and that must not wake this trigger.
 CREATE OR REPLACE FUNCTION policies.tg_policy_proposals__create_rule() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $fn$
 BEGIN
-    WITH approved AS (
-        SELECT n.* FROM new_proposals AS n
-        JOIN old_proposals AS o ON o.tenant_id = n.tenant_id AND o.id = n.id
-        WHERE n.status = 'approved' AND o.status <> 'approved'
-    ),
-    created AS (
+    WITH created AS (
         INSERT INTO policies.policy_rules (tenant_id, name, rule_type, conditions, enforcement, source,
                                            source_proposal_id, is_synthetic, synthetic_scenario_id)
-        SELECT a.tenant_id, a.proposal_name, a.proposed_rule ->> 'rule_type', a.proposed_rule -> 'conditions',
-               a.proposed_rule ->> 'enforcement', 'proposal', a.id, a.is_synthetic, a.synthetic_scenario_id
-        FROM approved AS a
+        VALUES (NEW.tenant_id, NEW.proposal_name, NEW.proposed_rule ->> 'rule_type', NEW.proposed_rule -> 'conditions',
+                NEW.proposed_rule ->> 'enforcement', 'proposal', NEW.id, NEW.is_synthetic, NEW.synthetic_scenario_id)
         ON CONFLICT ON CONSTRAINT policy_rules_one_per_proposal DO NOTHING
         RETURNING tenant_id, id, source_proposal_id, rule_type, enforcement, is_synthetic
     )
@@ -379,10 +424,9 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION policies.tg_policy_proposals__create_rule() IS
-    'PolicyEngine trigger on policies.policy_proposals (after UPDATE, per statement): creates the rule of each proposal '
-    'that became approved (source = proposal). Runs as aos_policy_engine.';
+    'PolicyEngine trigger on policies.policy_proposals (after UPDATE OF status, per row, when it becomes approved): '
+    'creates the proposal''s rule (source = proposal) and publishes rule_created. Runs as aos_policy_engine.';
 
-SELECT aos.hand_to_engine('policies._enforce(text[], uuid[], boolean)', 'aos_policy_engine');
 SELECT aos.hand_to_engine('policies.tg_runs__enforce()', 'aos_policy_engine');
 SELECT aos.hand_to_engine('policies.tg_policy_proposals__create_rule()', 'aos_policy_engine');
 
@@ -393,6 +437,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION policies.tg_runs__enforce();
 CREATE OR REPLACE TRIGGER _100_policy_engine_update AFTER UPDATE ON activity.runs
 REFERENCING OLD TABLE AS old_runs NEW TABLE AS new_runs
 FOR EACH STATEMENT EXECUTE FUNCTION policies.tg_runs__enforce();
-CREATE OR REPLACE TRIGGER _100_policy_engine_rule_from_approval AFTER UPDATE ON policies.policy_proposals
-REFERENCING OLD TABLE AS old_proposals NEW TABLE AS new_proposals
-FOR EACH STATEMENT EXECUTE FUNCTION policies.tg_policy_proposals__create_rule();
+DROP TRIGGER IF EXISTS _100_policy_engine_rule_from_approval ON policies.policy_proposals;
+CREATE TRIGGER _100_policy_engine_rule_from_approval AFTER UPDATE OF status ON policies.policy_proposals
+FOR EACH ROW WHEN (NEW.status = 'approved' AND OLD.status <> 'approved')
+EXECUTE FUNCTION policies.tg_policy_proposals__create_rule();

@@ -20,8 +20,7 @@ BEGIN
     FOR v_group IN
         SELECT i.tenant_id, c.code, c.enforcement, count(*) AS incidents, max(i.created_at) AS last_seen_at,
                (array_agg(i.id ORDER BY i.created_at, i.source_run_id COLLATE "C", i.id))[1] AS first_incident_id,
-               array_agg(i.id) AS incident_ids, array_agg(i.is_synthetic) AS synthetic,
-               array_agg(i.synthetic_scenario_id) AS scenarios
+               array_agg(i.id) AS incident_ids
         FROM new_incidents AS i
         -- A rule can only list well-formed codes; anything else is proposed as UNKNOWN.
         CROSS JOIN LATERAL (
@@ -79,8 +78,9 @@ BEGIN
         END LOOP;
 
         INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id, is_synthetic, synthetic_scenario_id)
-        SELECT v_group.tenant_id, l.id, v_proposal_id, l.is_synthetic, l.synthetic_scenario_id
-        FROM unnest(v_group.incident_ids, v_group.synthetic, v_group.scenarios) AS l (id, is_synthetic, synthetic_scenario_id);
+        SELECT i.tenant_id, i.id, v_proposal_id, i.is_synthetic, i.synthetic_scenario_id
+        FROM unnest(v_group.incident_ids) AS l (id)
+        INNER JOIN new_incidents AS i ON i.tenant_id = v_group.tenant_id AND i.id = l.id;
     END LOOP;
     RETURN NULL;
 END

@@ -6,7 +6,7 @@
 --   events_seq_brin                   a listener resuming from a seq. seq follows insert order, so a BRIN
 --                                     index serves it and costs a writer next to nothing, unlike the btree
 --                                     events_seq_idx it replaces (a storm writes three events per run);
---   prevention_records_frozen_idx     dg-004: was the tenant frozen within the window already?
+--   prevention_records_guardrail_idx  dg-004: was the tenant frozen within the window already?
 --   prevention_records_prevented_idx  the IncidentEngine: was this failure prevented?
 --   prevention_records_rule_idx       the records of a rule.
 -- The last three are partial: a storm throttles thousands of runs (dg-003), and those records
@@ -20,9 +20,9 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS events_seq_brin ON aos.events USING brin
 WITH (pages_per_range = 16, autosummarize = on);
 DROP INDEX CONCURRENTLY IF EXISTS aos.events_seq_idx;
 
-CREATE INDEX CONCURRENTLY IF NOT EXISTS prevention_records_frozen_idx
-ON policies.prevention_records (tenant_id, guardrail_id, created_at DESC)
-WHERE outcome = 'frozen';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS prevention_records_guardrail_idx
+ON policies.prevention_records (tenant_id, guardrail_id, created_at)
+WHERE guardrail_id IS NOT NULL AND outcome <> 'throttled';
 CREATE INDEX CONCURRENTLY IF NOT EXISTS prevention_records_prevented_idx
 ON policies.prevention_records (tenant_id, run_id)
 WHERE outcome = 'prevented';
