@@ -30,6 +30,50 @@ DROP FUNCTION IF EXISTS aos.events_after(bigint, bigint, text, integer);
 DROP FUNCTION IF EXISTS aos.event_position(bigint);
 DROP FUNCTION IF EXISTS aos.prune_events(bigint, interval);
 
+-- 0005's PL/pgSQL rule_conditions_valid (the CHECK constraints keep calling it).
+CREATE OR REPLACE FUNCTION policies.rule_conditions_valid(p_rule_type text, p_conditions jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_keys text[];
+    v_list_key text;
+    v_list jsonb;
+BEGIN
+    IF jsonb_typeof(p_conditions) IS DISTINCT FROM 'object' THEN
+        RETURN false;
+    END IF;
+    v_keys := ARRAY(SELECT k FROM jsonb_object_keys(p_conditions) AS k ORDER BY k);
+    IF p_rule_type = 'max_value' THEN
+        RETURN coalesce(v_keys = ARRAY['max', 'metric']
+            AND jsonb_typeof(p_conditions -> 'metric') = 'string'
+            AND p_conditions ->> 'metric' IN (
+                'estimated_cost_usd', 'input_tokens', 'output_tokens', 'total_tokens', 'duration_ms', 'attempts'
+            )
+            -- CASE, not AND: the cast must only see numbers.
+            AND CASE WHEN jsonb_typeof(p_conditions -> 'max') = 'number'
+                     THEN (p_conditions ->> 'max')::numeric >= 0 ELSE FALSE END, FALSE);
+    END IF;
+    v_list_key := CASE p_rule_type
+        WHEN 'error_code' THEN 'error_codes'
+        WHEN 'pattern_block' THEN 'patterns'
+        WHEN 'blocked_skill' THEN 'skills'
+    END;
+    IF v_list_key IS NULL OR v_keys <> ARRAY[v_list_key] THEN
+        RETURN false;
+    END IF;
+    v_list := p_conditions -> v_list_key;
+    RETURN coalesce(jsonb_typeof(v_list) = 'array'
+        AND jsonb_array_length(v_list) > 0
+        AND NOT EXISTS (
+            SELECT FROM jsonb_array_elements(v_list) AS e
+            WHERE jsonb_typeof(e) <> 'string'
+               OR btrim(e #>> '{}') = ''
+               OR (p_rule_type = 'error_code' AND e #>> '{}' !~ '^[A-Z][A-Z0-9_]*$')
+        ), FALSE);
+END
+$fn$;
+
 DROP INDEX policies.policy_proposals_one_pending_per_rule;
 DROP TABLE policies.proposal_incidents;
 ALTER TABLE policies.policy_proposals
