@@ -21,11 +21,14 @@ SELECT
     coalesce(ev.event_count, 0) AS event_count,
     coalesce(evd.evidence_count, 0) AS evidence_count,
     coalesce(evd.recovery_attempted, FALSE) AS recovery_attempted,
-    -- Earlier incidents of the same tenant and category in the 30 days before this one.
+    -- Earlier incidents of the same tenant and category in the 30 days before this one: the frame up
+    -- to this one's created_at, minus its peers (those with the same created_at, itself included).
+    -- Not EXCLUDE GROUP, which re-counts the frame for every row: a storm's incidents share one
+    -- created_at, and the refresh would grow with the square of their number.
     count(*) OVER (
         PARTITION BY i.tenant_id, i.category ORDER BY i.created_at
-        RANGE BETWEEN INTERVAL '30 days' PRECEDING AND CURRENT ROW EXCLUDE GROUP
-    ) AS recurrence_count,
+        RANGE BETWEEN INTERVAL '30 days' PRECEDING AND CURRENT ROW
+    ) - count(*) OVER (PARTITION BY i.tenant_id, i.category, i.created_at) AS recurrence_count,
     (extract(EPOCH FROM i.resolved_at - i.created_at) * 1000)::bigint AS time_to_resolution_ms,
     i.acknowledged_at,
     i.resolved_at,
