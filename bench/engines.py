@@ -191,6 +191,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--storms", default="2000,8000", help="sizes of one-statement storms ('' for none)")
     parser.add_argument("--copy", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of each workload on each side before measuring")
     args = parser.parse_args()
 
     admin = args.admin_dsn or subprocess.run([str(ROOT / ".venv/bin/aosdb"), "db", "url"], capture_output=True,
@@ -214,11 +215,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)
+        # Warm both sides (caches, catalogs) before the first measured point.
+        for workload in workloads if args.warmup > 0 else ():
+            for side in SIDES:
+                server.pgbench(f"pb_{side}", SCRIPTS / WORKLOADS[workload], max(clients), args.warmup,
+                               role="aos_worker", appname="pb_warmup")
         for rep in range(args.repeats):
             for workload in workloads:
                 for c in clients:
                     for side in (SIDES if rep % 2 == 0 else SIDES[::-1]):
                         point += 1
+                        # Every point starts right after a checkpoint: both sides pay the same full-page writes.
+                        server.psql("postgres", "CHECKPOINT;")
                         with LockSampler(server, f"pb_{side}", point, args.seconds, workdir):
                             rate = server.pgbench(f"pb_{side}", SCRIPTS / WORKLOADS[workload], c, args.seconds,
                                                   role="aos_worker", appname="pb_load")
@@ -232,11 +240,13 @@ def main() -> int:
         for rep in range(args.repeats):
             for n in sizes:
                 for side in (SIDES if rep % 2 == 0 else SIDES[::-1]):
+                    server.psql("postgres", "CHECKPOINT;")
                     ms = storm(server, side, n, f"{n}-{rep}-{side}")
                     storms.setdefault((n, side), []).append(ms)
                     print(f"  rep {rep + 1} storm n={n:<6} {side:<5} {ms:10.1f} ms", flush=True)
             if args.copy:
                 for side in (SIDES if rep % 2 == 0 else SIDES[::-1]):
+                    server.psql("postgres", "CHECKPOINT;")
                     ms = copy_load(server, side, f"{rep}{side}", workdir)
                     copies.setdefault(side, []).append(ms)
                     print(f"  rep {rep + 1} copy {COPY_RUNS} {side:<5} {ms:10.1f} ms", flush=True)

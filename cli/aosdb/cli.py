@@ -278,14 +278,20 @@ def refresh_views(
 
 @app.command()
 def watch(
-    since: Optional[int] = typer.Option(None, "--since", help="Replay events with seq greater than SEQ first."),
+    since: Optional[int] = typer.Option(None, "--since", help="Replay the events after this seq first (the last seq "
+                                        "a listener printed); 0 replays the whole outbox."),
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant's events."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Exit after this many events."),
     dsn: Optional[str] = DsnOption,
 ) -> None:
     """Follow the event outbox: one JSON line per event (seq, created_at, event, tenant_id, id, payload).
 
-    Without --since only new events are printed; with it, a listener that was away replays what it missed.
+    Without --since only events committed after it starts are printed; with
+    it, a listener that was away replays what it missed, each event exactly
+    once. Events come in commit batches, so seq does not always increase:
+    resume from the last seq printed. An event shows up within milliseconds
+    typically, within about a second at worst. When events after SEQ were
+    pruned (aosdb prune-events), one warning line says where replay starts.
 
     Example: aosdb watch --since 0 --tenant acme
     """
@@ -293,7 +299,34 @@ def watch(
 
     if since is not None and since < 0:
         raise AosdbError("--since must be 0 or more")
-    follow(_dsn(dsn), since, tenant, lambda line: typer.echo(line), limit)
+    follow(_dsn(dsn), since, tenant, lambda line: typer.echo(line), limit,
+           warn=lambda message: typer.echo(f"aosdb: {message}", err=True))
+
+
+@app.command("prune-events")
+def prune_events(
+    before: Optional[int] = typer.Option(None, "--before", metavar="SEQ", help="Delete the events with seq below SEQ."),
+    older_than: Optional[str] = typer.Option(None, "--older-than", metavar="INTERVAL",
+                                             help="Delete the events written more than INTERVAL ago "
+                                             "(PostgreSQL interval syntax: '7 days', '12 hours')."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Outbox retention: delete old events and the ticks no kept event needs.
+
+    Give exactly one of --before and --older-than; prints how many events
+    and ticks were deleted. It keeps nothing for listeners: one that resumes
+    (aosdb watch --since) from a pruned seq is told so and replays from the
+    oldest event kept. A pg_cron job can call the same function:
+    SELECT * FROM aos.prune_events(p_older_than => '30 days');
+
+    Example: aosdb prune-events --older-than '30 days'
+    """
+    from aosdb.retention import prune_events as prune
+
+    if (before is None) == (older_than is None):
+        raise AosdbError("give exactly one of --before SEQ and --older-than INTERVAL", exit_code=2)
+    events, ticks = prune(_dsn(dsn), before, older_than)
+    typer.echo(f"pruned {events} events and {ticks} ticks")
 
 
 def main() -> None:

@@ -402,7 +402,7 @@ def _validate_step(c: _Checker, raw: Any, where: str) -> Step:
     if kind == "run":
         _validate_run(c, args, at)
     elif kind == "insert":
-        c.mapping(args, at, ("table", "rows"), ("table", "rows"))
+        c.mapping(args, at, ("table", "rows", "repeat"), ("table", "rows"))
         c.string(args["table"], _join(at, "table"), re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"),
                  "schema-qualified table")
         rows = args["rows"]
@@ -411,6 +411,13 @@ def _validate_step(c: _Checker, raw: Any, where: str) -> Step:
         for index, row in enumerate(rows):
             if not isinstance(row, dict) or not row:
                 raise c.fail(_join(_join(at, "rows"), index), f"must be a mapping of columns, got {_describe(row)}")
+        if "repeat" in args:
+            # A storm in one statement: the rows N times over, so the engines see N times the rows at once.
+            c.count(args["repeat"], _join(at, "repeat"), 1, MAX_REPEAT)
+            for index, row in enumerate(rows):
+                if not any(isinstance(v, str) and f"${{{REPEAT_NAME}}}" in v for v in row.values()):
+                    raise c.fail(_join(_join(at, "rows"), index),
+                                 "a repeated insert needs ${i} in a value of every row (1, 2, ... repeat)")
     elif kind in ("approve", "reject"):
         c.mapping(args, at, ("proposal_of_run", "proposal_id", "reviewed_by", "notes"), ("reviewed_by",))
         _validate_target(c, args, at, "proposal_of_run", "proposal_id")
@@ -436,7 +443,7 @@ def _validate_step(c: _Checker, raw: Any, where: str) -> Step:
         c.choice(args["enforcement"], _join(at, "enforcement"), ENFORCEMENTS, "enforcement")
         if args.get("agent_id") is not None:
             c.string(args["agent_id"], _join(at, "agent_id"))
-    names = set(BUILTIN_NAMES) | ({REPEAT_NAME} if kind == "run" and "repeat" in args else set())
+    names = set(BUILTIN_NAMES) | ({REPEAT_NAME} if kind in ("run", "insert") and "repeat" in args else set())
     c.references(args, at, names, "inject steps run before any assertion binds: they may use "
                  + ", ".join(f"${{{n}}}" for n in sorted(names)))
     return Step(kind, at, args)
@@ -678,6 +685,16 @@ def _substitute(value: Any, env: dict[str, str]) -> Any:
     return value
 
 
+def _insert_args(args: dict, env: dict[str, str]) -> dict:
+    """An insert step, substituted; with `repeat`, its rows repeat times over with ${i} = 1..repeat
+    (every row of 1, then of 2, ...), all in the one statement."""
+    repeat = args.get("repeat")
+    if not repeat:
+        return _substitute(args, env)
+    rows = [_substitute(row, {**env, REPEAT_NAME: str(i)}) for i in range(1, repeat + 1) for row in args["rows"]]
+    return {"table": args["table"], "rows": rows}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
@@ -821,10 +838,13 @@ class _Runner:
                         args = _substitute(step.args, {**env, REPEAT_NAME: str(i)} if repeat else env)
                         self._run(s, args)
                     counts["run"] = counts.get("run", 0) + (repeat or 1)
+                elif step.kind == "insert":
+                    args = _insert_args(step.args, env)
+                    self._insert(s, step, args)
+                    counts["insert"] = counts.get("insert", 0) + len(args["rows"])
                 else:
                     getattr(self, f"_{step.kind}")(s, step, _substitute(step.args, env))
-                    done = len(step.args["rows"]) if step.kind == "insert" else 1
-                    counts[step.kind] = counts.get(step.kind, 0) + done
+                    counts[step.kind] = counts.get(step.kind, 0) + 1
             except psycopg.Error as exc:
                 message = error_line(exc)
                 if exc.sqlstate == "42501":
@@ -888,9 +908,12 @@ class _Runner:
             return args[by_id]
         run_id = args[of_run]
         if of_run == "proposal_of_run":
-            query = ("SELECT id FROM policies.policy_proposals WHERE tenant_id = %s AND triggering_run_id = %s "
-                     "ORDER BY created_at, id LIMIT 1")
-            missing = f"run {run_id!r} triggered no proposal (only a high or critical incident does)"
+            # The proposal the run's incident is linked to: the one it opened, or the pending one of the
+            # same rule it joined (a storm's runs share one proposal).
+            query = ("SELECT l.proposal_id FROM incidents.incidents AS i "
+                     "JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id "
+                     "WHERE i.tenant_id = %s AND i.source_run_id = %s AND i.cause_type = 'llm_run'")
+            missing = f"run {run_id!r} has no proposal (only a high or critical incident is linked to one)"
         else:
             query = ("SELECT id FROM incidents.incidents WHERE tenant_id = %s AND source_run_id = %s "
                      "AND cause_type = 'llm_run'")

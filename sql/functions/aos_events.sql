@@ -23,6 +23,13 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $fn$
 BEGIN
+    -- Under load most writers find the interval not over yet: a plain read, no lock, no write.
+    IF NOT EXISTS (
+        SELECT FROM aos.event_wakeup AS c
+        WHERE c.channel = 'aos_events' AND c.notified_at <= clock_timestamp() - c.min_interval
+    ) THEN
+        RETURN NULL;
+    END IF;
     UPDATE aos.event_wakeup AS w SET notified_at = clock_timestamp()
     WHERE w.channel = (
         SELECT c.channel FROM aos.event_wakeup AS c

@@ -141,6 +141,18 @@ BEGIN
             FROM policies.policy_proposals AS p
             WHERE p.tenant_id = v_tenant AND p.triggering_run_id = p_run_id
         ),
+        -- The proposals the run's incidents are linked to: triggered by them or shared with the
+        -- other incidents of the same rule.
+        'proposals_linked', (
+            SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id), '[]')
+            FROM (
+                SELECT DISTINCT l.proposal_id
+                FROM incidents.incidents AS i
+                INNER JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+                WHERE i.tenant_id = v_tenant AND i.source_run_id = p_run_id
+            ) AS x
+            INNER JOIN policies.policy_proposals AS p ON p.tenant_id = v_tenant AND p.id = x.proposal_id
+        ),
         'prevention_records', (
             SELECT coalesce(jsonb_agg(to_jsonb(pr) ORDER BY pr.created_at, pr.id), '[]')
             FROM policies.prevention_records AS pr
@@ -151,7 +163,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION api.activity_run_evidence(text) IS
-    'GET /activity/runs/{id}/evidence: {run_id, run, incidents_caused[], proposals_triggered[], prevention_records[], '
+    'GET /activity/runs/{id}/evidence: {run_id, run, incidents_caused[], proposals_triggered[] (triggered by the '
+    'run), proposals_linked[] (the proposals its incidents are linked to, oldest first), prevention_records[], '
     'traces_linked[]}, all current. Errors: P0002 no such run in the caller''s tenant, 28000 no tenant set.';
 
 GRANT EXECUTE ON FUNCTION api.activity_runs(jsonb, integer, integer), api.activity_run(text),

@@ -147,13 +147,23 @@ BEGIN
             SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id), '[]')
             FROM policies.policy_proposals AS p
             WHERE p.tenant_id = v_tenant AND p.triggering_incident_id = p_incident_id
+        ),
+        -- The proposal this incident is linked to, the one it triggered or the pending one of its
+        -- rule it joined: at most one (the link's primary key is the incident).
+        'proposal', (
+            SELECT to_jsonb(p)
+            FROM policies.proposal_incidents AS l
+            INNER JOIN policies.policy_proposals AS p ON p.tenant_id = l.tenant_id AND p.id = l.proposal_id
+            WHERE l.tenant_id = v_tenant AND l.incident_id = p_incident_id
         )
     );
 END
 $fn$;
 COMMENT ON FUNCTION api.incident_evidence(uuid) IS
     'GET /incidents/{id}/evidence: {incident_id, incident, source_run, evidence[], timeline[] (oldest first), '
-    'proposals_triggered[]}, all current. Errors: P0002 no such incident in the caller''s tenant, 28000 no tenant set.';
+    'proposals_triggered[] (the proposals this incident triggered), proposal (the proposal it is linked to, shared '
+    'with the other incidents of its rule, else null)}, all current. Errors: P0002 no such incident in the caller''s '
+    'tenant, 28000 no tenant set.';
 
 GRANT EXECUTE ON FUNCTION api.incidents(jsonb, integer, integer), api.incident(uuid), api.incident_evidence(uuid),
     api._incident(uuid)

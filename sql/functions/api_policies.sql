@@ -64,7 +64,9 @@ COMMENT ON FUNCTION api.policy_proposals(jsonb, integer, integer) IS
     'else null). Filters: status, proposal_type, is_synthetic, created_after, created_before. '
     'Errors: 22023 unknown filter, bad value or page; 28000 no tenant set.';
 
--- GET /policy-proposals/{id}: the proposal with its rule, triggering incident and triggering run.
+-- GET /policy-proposals/{id}: the proposal with its rule, triggering incident and triggering run,
+-- and the incidents linked to it. A storm links thousands of incidents to one proposal: the
+-- detail lists the newest 200 (the most a page of any list holds) and counts them all.
 CREATE OR REPLACE FUNCTION api.policy_proposal(p_proposal_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -84,12 +86,32 @@ BEGIN
         'triggering_incident', (SELECT to_jsonb(i) FROM incidents.incidents AS i
                                 WHERE i.tenant_id = v_tenant AND i.id = v_proposal.triggering_incident_id),
         'triggering_run', (SELECT to_jsonb(r) FROM activity.runs AS r
-                           WHERE r.tenant_id = v_tenant AND r.run_id = v_proposal.triggering_run_id)
+                           WHERE r.tenant_id = v_tenant AND r.run_id = v_proposal.triggering_run_id),
+        -- The links of this proposal (proposal_incidents_proposal_idx), each joined to its incident
+        -- by primary key; newest incident first, ties by id.
+        'incidents', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'incident_id', x.id, 'source_run_id', x.source_run_id, 'severity', x.severity,
+                       'lifecycle_state', x.lifecycle_state, 'error_code', x.error_code, 'created_at', x.created_at,
+                       'linked_at', x.linked_at) ORDER BY x.created_at DESC, x.id DESC), '[]')
+            FROM (
+                SELECT i.id, i.source_run_id, i.severity, i.lifecycle_state, i.error_code, i.created_at, l.linked_at
+                FROM policies.proposal_incidents AS l
+                INNER JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
+                WHERE l.tenant_id = v_tenant AND l.proposal_id = p_proposal_id
+                ORDER BY i.created_at DESC, i.id DESC
+                LIMIT 200
+            ) AS x
+        ),
+        'incidents_total', (SELECT count(*) FROM policies.proposal_incidents AS l
+                            WHERE l.tenant_id = v_tenant AND l.proposal_id = p_proposal_id)
     );
 END
 $fn$;
 COMMENT ON FUNCTION api.policy_proposal(uuid) IS
-    'GET /policy-proposals/{id}: the proposal plus rule (when approved), triggering_incident and triggering_run. '
-    'Errors: P0002 no such proposal in the caller''s tenant, 28000 no tenant set.';
+    'GET /policy-proposals/{id}: the proposal (with incident_count and last_seen_at) plus rule (when approved), '
+    'triggering_incident, triggering_run, incidents[] (the linked incidents, newest first, at most 200, each '
+    '{incident_id, source_run_id, severity, lifecycle_state, error_code, created_at, linked_at}) and incidents_total '
+    '(every link). Errors: P0002 no such proposal in the caller''s tenant, 28000 no tenant set.';
 
 GRANT EXECUTE ON FUNCTION api.policy_proposals(jsonb, integer, integer), api.policy_proposal(uuid) TO aos_api;

@@ -38,14 +38,23 @@ BEGIN
         v_round := 0;
         LOOP
             v_round := v_round + 1;
-            -- Join the pending proposal of this rule (policy_proposals_one_pending_per_rule).
-            UPDATE policies.policy_proposals AS p
-            SET incident_count = p.incident_count + v_group.incidents,
-                last_seen_at = greatest(p.last_seen_at, v_group.last_seen_at)
-            WHERE p.tenant_id = v_group.tenant_id AND p.proposed_rule = v_rule AND p.status = 'pending'
-            RETURNING p.id INTO v_proposal_id;
+            -- Join the pending proposal of this rule (policy_proposals_one_pending_per_rule) and link
+            -- the group's incidents to it, in one statement.
+            WITH joined AS (
+                UPDATE policies.policy_proposals AS p
+                SET incident_count = p.incident_count + v_group.incidents,
+                    last_seen_at = greatest(p.last_seen_at, v_group.last_seen_at)
+                WHERE p.tenant_id = v_group.tenant_id AND p.proposed_rule = v_rule AND p.status = 'pending'
+                RETURNING p.tenant_id, p.id
+            )
+            INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id, is_synthetic,
+                                                     synthetic_scenario_id)
+            SELECT i.tenant_id, i.id, j.id, i.is_synthetic, i.synthetic_scenario_id
+            FROM joined AS j
+            CROSS JOIN unnest(v_group.incident_ids) AS l (id)
+            INNER JOIN new_incidents AS i ON i.tenant_id = j.tenant_id AND i.id = l.id;
             EXIT WHEN FOUND;
-            -- None: open one, triggered by the group's first incident.
+            -- None: open one, triggered by the group's first incident, and link the group to it.
             INSERT INTO policies.policy_proposals (
                 tenant_id, triggering_incident_id, triggering_run_id, proposal_name, proposal_type, rationale,
                 proposed_rule, incident_count, last_seen_at, is_synthetic, synthetic_scenario_id)
@@ -68,6 +77,11 @@ BEGIN
                                           'is_synthetic', p.is_synthetic)
                 FROM policies.policy_proposals AS p
                 WHERE p.tenant_id = v_group.tenant_id AND p.id = v_proposal_id;
+                INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id, is_synthetic,
+                                                         synthetic_scenario_id)
+                SELECT i.tenant_id, i.id, v_proposal_id, i.is_synthetic, i.synthetic_scenario_id
+                FROM unnest(v_group.incident_ids) AS l (id)
+                INNER JOIN new_incidents AS i ON i.tenant_id = v_group.tenant_id AND i.id = l.id;
                 EXIT;
             END IF;
             -- Another session opened it first (and committed): join it in the next round.
@@ -76,11 +90,6 @@ BEGIN
                     v_group.tenant_id USING ERRCODE = '40001', HINT = 'Retry the transaction.';
             END IF;
         END LOOP;
-
-        INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id, is_synthetic, synthetic_scenario_id)
-        SELECT i.tenant_id, i.id, v_proposal_id, i.is_synthetic, i.synthetic_scenario_id
-        FROM unnest(v_group.incident_ids) AS l (id)
-        INNER JOIN new_incidents AS i ON i.tenant_id = v_group.tenant_id AND i.id = l.id;
     END LOOP;
     RETURN NULL;
 END

@@ -1,6 +1,7 @@
 -- Every foreign key, tenant_id first wherever both sides are tenant tables
--- (SPEC 3.1): the six contract links of SPEC 3.2-3.4, the supporting keys,
--- and the rows of aos.contract_links, which must each be a real key.
+-- (SPEC 3.1): the six contract links of SPEC 3.2-3.4 and the proposal's
+-- incident links (0010), the supporting keys, and the rows of
+-- aos.contract_links, which must each be a real key.
 BEGIN;
 
 CREATE TEMP TABLE expected_fks (
@@ -20,6 +21,8 @@ INSERT INTO expected_fks VALUES
      'activity', 'runs', '{tenant_id,run_id}'),
     ('incident_evidence_run_fk', 'incidents', 'incident_evidence', '{tenant_id,run_id}',
      'activity', 'runs', '{tenant_id,run_id}'),
+    ('proposal_incidents_incident_fk', 'policies', 'proposal_incidents', '{tenant_id,incident_id}',
+     'incidents', 'incidents', '{tenant_id,id}'),
     -- Within a domain.
     ('aos_traces_run_fk', 'activity', 'aos_traces', '{tenant_id,run_id}', 'activity', 'runs', '{tenant_id,run_id}'),
     ('aos_trace_steps_trace_fk', 'activity', 'aos_trace_steps', '{tenant_id,trace_id}',
@@ -32,21 +35,20 @@ INSERT INTO expected_fks VALUES
      'policies', 'policy_proposals', '{tenant_id,id}'),
     ('prevention_records_policy_rule_fk', 'policies', 'prevention_records', '{tenant_id,policy_rule_id}',
      'policies', 'policy_rules', '{tenant_id,id}'),
+    ('proposal_incidents_proposal_fk', 'policies', 'proposal_incidents', '{tenant_id,proposal_id}',
+     'policies', 'policy_proposals', '{tenant_id,id}'),
     -- default_guardrails is shared reference data: no tenant on its side.
     ('prevention_records_guardrail_fk', 'policies', 'prevention_records', '{guardrail_id}',
      'policies', 'default_guardrails', '{id}'),
-    -- Every domain table belongs to a registered tenant.
+    -- Every domain table belongs to a registered tenant: the tables without a
+    -- tenant-first parent reference aos.tenants themselves. The others
+    -- (traces, trace steps, incident events and evidence, prevention records,
+    -- proposal links) inherit their parent's tenant through their tenant-first
+    -- key (0010): a second key would only lock the tenant's row per row written.
     ('runs_tenant_fk', 'activity', 'runs', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
-    ('aos_traces_tenant_fk', 'activity', 'aos_traces', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
-    ('aos_trace_steps_tenant_fk', 'activity', 'aos_trace_steps', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     ('incidents_tenant_fk', 'incidents', 'incidents', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
-    ('incident_events_tenant_fk', 'incidents', 'incident_events', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
-    ('incident_evidence_tenant_fk', 'incidents', 'incident_evidence', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     ('policy_proposals_tenant_fk', 'policies', 'policy_proposals', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     ('policy_rules_tenant_fk', 'policies', 'policy_rules', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
-    ('prevention_records_tenant_fk', 'policies', 'prevention_records', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
-    -- So does every event of the outbox (SPEC 7).
-    ('events_tenant_fk', 'aos', 'events', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     -- And every tenant-facing BI login maps to a registered tenant (0008).
     ('bi_logins_tenant_fk', 'aos', 'bi_logins', '{tenant_id}', 'aos', 'tenants', '{tenant_id}'),
     -- The contract tables reference each other.
@@ -91,7 +93,7 @@ SELECT plan(
     (SELECT count(*)::int FROM expected_fks)
     + 1
     + (SELECT count(*)::int FROM aos.contract_links)
-    + 3
+    + 4
 );
 
 SELECT fk_ok(
@@ -127,8 +129,8 @@ FROM aos.contract_links AS l ORDER BY l.link_name;
 
 SELECT is(
     (SELECT count(*)::int FROM aos.contract_links),
-    6,
-    'aos.contract_links has the six cross-domain links of SPEC 3'
+    7,
+    'aos.contract_links has the six cross-domain links of SPEC 3 and proposal_incidents_incident_fk'
 );
 
 -- Catalog-wide rules, so a key added later is held to them too.
@@ -146,18 +148,39 @@ SELECT is_empty(
     'every foreign key between two tenant tables has tenant_id first on both sides'
 );
 
+-- A tenant table reaches aos.tenants either by its own tenant key or through a
+-- parent: a key that starts with tenant_id, on NOT NULL columns only (so every
+-- row has that parent), to a table that reaches aos.tenants in turn.
 SELECT is_empty(
     $$
+    WITH RECURSIVE reaches (schema_name, table_name) AS (
+        SELECT f.from_schema, f.from_table FROM live_fks AS f
+        WHERE f.from_columns = '{tenant_id}' AND (f.to_schema, f.to_table) = ('aos', 'tenants')
+          AND f.to_columns = '{tenant_id}'
+        UNION
+        SELECT f.from_schema, f.from_table
+        FROM live_fks AS f
+        JOIN reaches AS r ON (r.schema_name, r.table_name) = (f.to_schema, f.to_table)
+        WHERE f.from_columns[1] = 'tenant_id' AND f.to_columns[1] = 'tenant_id'
+          AND NOT EXISTS (
+              SELECT FROM unnest(f.from_columns) AS c (name)
+              JOIN pg_catalog.pg_attribute AS a
+                  ON a.attrelid = format('%I.%I', f.from_schema, f.from_table)::regclass AND a.attname = c.name
+              WHERE NOT a.attnotnull)
+    )
     SELECT format('%I.%I', t.schema_name, t.table_name)
     FROM aos.contract_tables AS t
-    WHERE t.tenant_scoped AND t.kind IN ('table', 'outbox') AND (t.schema_name, t.table_name) <> ('aos', 'tenants')
-      AND NOT EXISTS (
-          SELECT FROM live_fks AS f
-          WHERE (f.from_schema, f.from_table) = (t.schema_name, t.table_name)
-            AND f.from_columns = '{tenant_id}' AND (f.to_schema, f.to_table) = ('aos', 'tenants')
-            AND f.to_columns = '{tenant_id}')
+    WHERE t.tenant_scoped AND t.kind = 'table' AND (t.schema_name, t.table_name) <> ('aos', 'tenants')
+      AND (t.schema_name, t.table_name) NOT IN (SELECT r.schema_name::text, r.table_name::text FROM reaches AS r)
     $$,
-    'every tenant-scoped table (and outbox) of aos.contract_tables references aos.tenants (tenant_id)'
+    'every tenant-scoped table of aos.contract_tables references aos.tenants, itself or through a tenant-first parent'
+);
+
+-- The outbox takes its tenant from the row whose effect it records, which has
+-- one already: an event locks no tenant row and references nothing.
+SELECT is_empty(
+    $$SELECT f.name FROM live_fks AS f WHERE (f.from_schema, f.from_table) = ('aos', 'events')$$,
+    'the outbox aos.events has no foreign key'
 );
 
 SELECT * FROM finish();

@@ -108,13 +108,20 @@ INSERT INTO cases VALUES
        VALUES ('t2', 'r2', '00000000-0000-0000-0000-0000000000d1', 'prevented')$$,
      $$INSERT INTO policies.prevention_records (tenant_id, run_id, policy_rule_id, outcome)
        VALUES ('t1', 'r1', '00000000-0000-0000-0000-0000000000d1', 'prevented')$$),
+    ('proposal_incidents_proposal_fk',
+     $$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+       VALUES ('t2', '00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000c1')$$,
+     $$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+       VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c1')$$),
+    ('proposal_incidents_incident_fk',
+     $$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+       VALUES ('t1', '00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000c1')$$,
+     $$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+       VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c1')$$),
     -- Not cross-tenant, but the same family: unknown parents are rejected.
     ('runs_tenant_fk',
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t9', 'r9', 'agent', 'queued')$$,
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t2', 'r9', 'agent', 'queued')$$),
-    ('events_tenant_fk',
-     $$INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('run_failed', 't9', 'r9')$$,
-     $$INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('run_failed', 't2', 'r2')$$),
     ('prevention_records_guardrail_fk',
      $$INSERT INTO policies.prevention_records (tenant_id, run_id, guardrail_id, outcome)
        VALUES ('t2', 'r2', 'dg-999', 'blocked')$$,

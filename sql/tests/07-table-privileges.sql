@@ -20,6 +20,10 @@ FROM (VALUES
     ('incidents', 'incident_evidence'),
     ('policies', 'default_guardrails'), ('policies', 'policy_proposals'), ('policies', 'policy_rules'),
     ('policies', 'prevention_records'),
+    -- 0010: the outbox's ticks and wake-up row (its owner's alone: the outbox
+    -- functions run as their caller, and only the owner may call them), and
+    -- the incidents each proposal gathers.
+    ('aos', 'event_ticks'), ('aos', 'event_wakeup'), ('policies', 'proposal_incidents'),
     -- The read side (0008, sql/views): the refresh log, the BI login map, the
     -- analytics views, their tenant-filtered views for tenant BI logins and
     -- the api facades' views of the caller's tenant.
@@ -64,6 +68,8 @@ LEFT JOIN (VALUES
     -- and prevention records.
     ('policies', 'default_guardrails', 'aos_policy_engine', '{SELECT}'),
     ('policies', 'policy_proposals', 'aos_proposal_engine', '{SELECT,INSERT,UPDATE}'),
+    -- It links each incident to its proposal once; a link is never changed.
+    ('policies', 'proposal_incidents', 'aos_proposal_engine', '{SELECT,INSERT}'),
     ('policies', 'policy_proposals', 'aos_policy_engine', '{SELECT}'),
     ('policies', 'policy_rules', 'aos_policy_engine', '{SELECT,INSERT,UPDATE}'),
     ('policies', 'prevention_records', 'aos_policy_engine', '{SELECT,INSERT}'),
@@ -89,6 +95,7 @@ LEFT JOIN (VALUES
     ('policies', 'policy_proposals', 'aos_api', '{SELECT}'),
     ('policies', 'policy_rules', 'aos_api', '{SELECT}'),
     ('policies', 'prevention_records', 'aos_api', '{SELECT}'),
+    ('policies', 'proposal_incidents', 'aos_api', '{SELECT}'),
     ('activity', 'v_runs_o2_api', 'aos_api', '{SELECT}'),
     ('incidents', 'v_incidents_o2_api', 'aos_api', '{SELECT}'),
     -- The tenant BI views find their reader's tenant in aos.bi_logins

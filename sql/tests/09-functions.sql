@@ -37,7 +37,7 @@ SELECT plan(
     + (SELECT count(*)::int FROM public_functions) * (2 + (SELECT count(*)::int FROM group_roles))
     + 5
     + (SELECT count(*)::int FROM facades) * 3
-    + 3
+    + 4
 );
 
 -- SPEC 4: every object belongs to aos_owner, except that each engine role
@@ -62,16 +62,16 @@ SELECT is_empty(
 
 -- The two exceptions, both platform plumbing owned by the owner of aos:
 -- aos.register_tenant lets the worker add a tenant without INSERT on the
--- registry (one row of aos.tenants, nothing else); aos.tg_events__publish runs
--- at commit as whoever commits and renumbers and notifies that transaction's
--- own outbox rows (nothing else).
+-- registry (one row of aos.tenants, nothing else); aos.tg_events__wake fires
+-- for whoever writes an event and claims the single row of aos.event_wakeup
+-- to send the wake-up NOTIFY (nothing else; the engines hold no grant on it).
 SELECT is_empty(
     $$
     SELECT signature FROM domain_functions
     WHERE prosecdef AND owner = 'aos_owner'
-      AND signature NOT IN ('aos.register_tenant(text,text)', 'aos.tg_events__publish()')
+      AND signature NOT IN ('aos.register_tenant(text,text)', 'aos.tg_events__wake()')
     $$,
-    'no SECURITY DEFINER function but aos.register_tenant and aos.tg_events__publish is owned by aos_owner '
+    'no SECURITY DEFINER function but aos.register_tenant and aos.tg_events__wake is owned by aos_owner '
     || '(it would bypass row-level security)'
 );
 
@@ -110,8 +110,8 @@ SELECT is_empty(
 -- Every EXECUTE grant on a function of the five schemas, exactly: a grant
 -- to a further role, even on a public function, fails until listed here.
 -- (The owner's own EXECUTE is not listed; trigger functions, the engines'
--- internal helpers and aos.hand_to_engine, the migrations' helper, have none
--- but their owner's.)
+-- internal helpers, the outbox's ticker, readers and retention, and
+-- aos.hand_to_engine, the migrations' helper, have none but their owner's.)
 SELECT set_eq(
     $$
     SELECT d.signature, CASE WHEN a.grantee = 0 THEN 'public' ELSE a.grantee::regrole::text END, a.privilege_type
@@ -157,9 +157,6 @@ SELECT set_eq(
               ('incidents.error_code_for(text,text)', 'aos_incident_engine', 'EXECUTE'),
               ('incidents.error_code_for(text,text)', 'aos_policy_engine', 'EXECUTE'),
               ('policies.metric_value(text,numeric,bigint,bigint,bigint,integer)', 'aos_policy_engine', 'EXECUTE'),
-              ('aos.first_event_of_transaction()', 'aos_incident_engine', 'EXECUTE'),
-              ('aos.first_event_of_transaction()', 'aos_proposal_engine', 'EXECUTE'),
-              ('aos.first_event_of_transaction()', 'aos_policy_engine', 'EXECUTE'),
               ('policies.like_patterns(jsonb)', 'aos_policy_engine', 'EXECUTE'),
               ('policies.matches_any(text,jsonb)', 'aos_policy_engine', 'EXECUTE'),
               -- SPEC 6.2: the eight facades and the helpers they call as the
@@ -219,12 +216,22 @@ SELECT ok(
 );
 DROP FUNCTION activity._pgtap_probe();
 
+-- Neither public function can be steered by the caller's search_path.
+-- aos.current_tenant() pins it. policies.rule_conditions_valid has a
+-- SQL-standard body instead: its names are resolved once, when it is
+-- created, not at each call; and without a SET clause PostgreSQL can inline
+-- it into the CHECK constraints that call it.
 SELECT ok(
     EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = 'aos.current_tenant()'::regprocedure
-            AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig))
-    AND EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = 'policies.rule_conditions_valid(text,jsonb)'::regprocedure
             AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig)),
-    'the two public functions pin search_path = pg_catalog, pg_temp'
+    'aos.current_tenant() pins search_path = pg_catalog, pg_temp'
+);
+SELECT ok(
+    EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = 'policies.rule_conditions_valid(text,jsonb)'::regprocedure
+            AND prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql')
+            AND prosqlbody IS NOT NULL AND proconfig IS NULL),
+    'policies.rule_conditions_valid is LANGUAGE sql with a SQL-standard body (bound at creation, so no search_path '
+    || 'to pin) and no SET clause (so it can be inlined)'
 );
 
 -- SPEC 6.2: the facades are read-only and tenant-scoped. STABLE (PostgreSQL

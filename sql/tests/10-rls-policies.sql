@@ -3,8 +3,9 @@
 -- aos.current_tenant(), and a "trusted" policy for the worker or engine roles
 -- that must see every tenant. No tenant-scoped role is ever trusted. The one
 -- other table with row-level security is aos.bi_logins (0008), where each
--- login sees only its own row; the refresh log aos.view_refreshes holds no
--- tenant data and has none.
+-- login sees only its own row; the refresh log aos.view_refreshes and the
+-- outbox's ticks and wake-up row (aos.event_ticks, aos.event_wakeup) hold no
+-- tenant data and have none.
 BEGIN;
 
 CREATE TEMP TABLE expected_policies (schema_name name, table_name name, isolation name, trusted name,
@@ -32,6 +33,9 @@ INSERT INTO expected_policies (schema_name, table_name, isolation, trusted, trus
     -- ... and the IncidentEngine skips failures the PolicyEngine prevented.
     ('policies', 'prevention_records', 'prevention_records_tenant_isolation', 'prevention_records_trusted_all',
      '{aos_policy_engine,aos_incident_engine}'),
+    -- 0010: the PolicyProposalEngine links incidents of every tenant to their proposals.
+    ('policies', 'proposal_incidents', 'proposal_incidents_tenant_isolation', 'proposal_incidents_trusted_all',
+     '{aos_proposal_engine}'),
     -- SPEC 7: every engine appends to the outbox, for the tenant of its effect.
     ('aos', 'events', 'events_tenant_isolation', 'events_trusted_all',
      '{aos_incident_engine,aos_proposal_engine,aos_policy_engine}');

@@ -10,7 +10,8 @@
 -- (and reads) nothing directly, and the readers only read: aos_api what the
 -- facades of SPEC 6.2 read (its tenant-filtered views *_api), aos_bi the
 -- analytics views and their refresh log, aos_bi_tenant the tenant-filtered
--- views *_tenant.
+-- views *_tenant. The outbox's ticks and wake-up row (aos.event_ticks,
+-- aos.event_wakeup) are their owner's alone.
 BEGIN;
 
 -- Runs p_sql as p_role with tenant t1 set; the role switch is undone on error
@@ -47,6 +48,7 @@ FROM (VALUES
     ('aos_proposal_engine', 'incidents', 'failure_classes', '{SELECT}'),
     ('aos_proposal_engine', 'incidents', 'incidents', '{SELECT}'),
     ('aos_proposal_engine', 'policies', 'policy_proposals', '{SELECT,INSERT,UPDATE}'),
+    ('aos_proposal_engine', 'policies', 'proposal_incidents', '{SELECT,INSERT}'),
     ('aos_proposal_engine', 'policies', 'policy_rules', '{SELECT}'),
     ('aos_proposal_engine', 'aos', 'events', '{SELECT,INSERT}'),
     -- UPDATE of activity.runs only on policy_violation: see the end of the file.
@@ -68,6 +70,7 @@ FROM (VALUES
     ('aos_api', 'policies', 'policy_proposals', '{SELECT}'),
     ('aos_api', 'policies', 'policy_rules', '{SELECT}'),
     ('aos_api', 'policies', 'prevention_records', '{SELECT}'),
+    ('aos_api', 'policies', 'proposal_incidents', '{SELECT}'),
     -- Its own views of the analytics (*_api), not the tenant BI logins' (*_tenant).
     ('aos_api', 'activity', 'v_runs_o2_api', '{SELECT}'),
     ('aos_api', 'incidents', 'v_incidents_o2_api', '{SELECT}'),

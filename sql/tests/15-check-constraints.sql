@@ -253,6 +253,17 @@ INSERT INTO cases VALUES
        VALUES ('t1', 'x', 'retry_policy',
                '{"rule_type": "error_code", "conditions": {"error_codes": ["X"]}, "enforcement": "warn"}',
                'SDSR-E2E-001')$$),
+    ('policy_proposals_incident_count_positive',
+     $$INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule, incident_count)
+       VALUES ('t1', 'x', 'retry_policy',
+               '{"rule_type": "error_code", "conditions": {"error_codes": ["X"]}, "enforcement": "warn"}', 0)$$),
+    ('policy_proposals_incident_count_positive',
+     $$UPDATE policies.policy_proposals SET incident_count = -1 WHERE id = '00000000-0000-0000-0000-0000000000c1'$$),
+    -- policies.proposal_incidents
+    ('proposal_incidents_scenario_implies_synthetic',
+     $$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id, synthetic_scenario_id)
+       VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c1',
+               'SDSR-E2E-001')$$),
     -- policies.policy_rules
     ('policy_rules_enforcement_valid',
      $$INSERT INTO policies.policy_rules (tenant_id, name, rule_type, conditions, enforcement)
@@ -317,6 +328,11 @@ INSERT INTO cases VALUES
      $$INSERT INTO aos.events (event, tenant_id, subject_id, payload) VALUES ('run_failed', 't1', 'x', '["r1"]')$$),
     ('events_payload_is_object',
      $$INSERT INTO aos.events (event, tenant_id, subject_id, payload) VALUES ('run_failed', 't1', 'x', 'null')$$),
+    -- aos.event_wakeup: one row, for the one channel; the interval is never negative.
+    ('event_wakeup_channel_valid',
+     $$INSERT INTO aos.event_wakeup (channel) VALUES ('aos_events_2')$$),
+    ('event_wakeup_min_interval_non_negative',
+     $$UPDATE aos.event_wakeup SET min_interval = '-1 millisecond' WHERE channel = 'aos_events'$$),
     -- The contract tables.
     ('contract_tables_kind_valid',
      $$INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_scoped)
@@ -390,6 +406,16 @@ INSERT INTO accepted VALUES
     ($$UPDATE policies.policy_rules SET status = 'retired', retired_at = now(), retired_by = 'ops'
        WHERE id = '00000000-0000-0000-0000-0000000000d1'$$,
      'retiring a rule with its retirement time'),
+    ($$UPDATE policies.policy_proposals SET incident_count = 1, last_seen_at = now()
+       WHERE id = '00000000-0000-0000-0000-0000000000c1'$$,
+     'a proposal gathering the one incident that triggered it'),
+    ($$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id, is_synthetic,
+           synthetic_scenario_id)
+       VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c1', TRUE,
+               'SDSR-E2E-001')$$,
+     'a synthetic proposal link with its scenario id'),
+    ($$UPDATE aos.event_wakeup SET min_interval = '0' WHERE channel = 'aos_events'$$,
+     'a wake-up interval of zero (every transaction that writes events notifies)'),
     ($$INSERT INTO policies.prevention_records (tenant_id, run_id, policy_rule_id, outcome)
        VALUES ('t1', 'r1', '00000000-0000-0000-0000-0000000000d1', 'prevented')$$,
      'a prevention record from a rule only'),

@@ -45,6 +45,19 @@ INSERT INTO policies.prevention_records (tenant_id, run_id, policy_rule_id, guar
 -- The same incident id in the other tenant, for the key of incidents.v_incidents_o2.
 INSERT INTO incidents.incidents (tenant_id, id, source_run_id, title, severity, category) VALUES
     ('t2', '00000000-0000-0000-0000-0000000000b1', 'r1', 'incident', 'medium', 'execution_failure');
+-- Proposal links: the incident of t1 is linked to its pending proposal; t2
+-- has a proposal of its own, and t1 a rejected one of the same rule as its
+-- pending one (only pending proposals are one per rule).
+INSERT INTO policies.policy_proposals (tenant_id, id, proposal_name, proposal_type, proposed_rule) VALUES
+    ('t2', '00000000-0000-0000-0000-0000000000c2', 'proposal', 'crash_recovery_policy',
+     '{"rule_type": "error_code", "conditions": {"error_codes": ["AGENT_CRASH"]}, "enforcement": "block"}');
+INSERT INTO policies.policy_proposals (tenant_id, id, proposal_name, proposal_type, proposed_rule, status,
+    reviewed_at, reviewed_by)
+VALUES ('t1', '00000000-0000-0000-0000-0000000000c3', 'proposal', 'timeout_policy',
+        '{"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}',
+        'rejected', now(), 'ops');
+INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id) VALUES
+    ('t1', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c1');
 
 -- (key, duplicate that must fail, a near miss that must pass)
 CREATE TEMP TABLE cases (key name, duplicate text, near_miss text, what text) ON COMMIT DROP;
@@ -78,6 +91,30 @@ INSERT INTO cases VALUES
        VALUES ('t1', 'without incident', 'timeout_policy',
                '{"rule_type": "error_code", "conditions": {"error_codes": ["X"]}, "enforcement": "warn"}')$$,
      'one proposal per incident'),
+    ('policy_proposals_one_pending_per_rule',
+     $$INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule)
+       VALUES ('t1', 'again', 'timeout_policy',
+               '{"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}')$$,
+     $$INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule, status,
+           reviewed_at, reviewed_by)
+       VALUES ('t1', 'again', 'timeout_policy',
+               '{"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}',
+               'approved', now(), 'ops')$$,
+     'one pending proposal per tenant and rule (approved and rejected ones may repeat)'),
+    ('policy_proposals_one_pending_per_rule',
+     $$INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule)
+       VALUES ('t1', 'again', 'timeout_policy',
+               '{"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}')$$,
+     $$INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule)
+       VALUES ('t2', 'again', 'timeout_policy',
+               '{"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}')$$,
+     'one pending proposal per tenant and rule (another tenant has its own)'),
+    ('proposal_incidents_pkey',
+     $$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+       VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c3')$$,
+     $$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+       VALUES ('t2', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c2')$$,
+     'an incident is linked to one proposal (the same incident id of another tenant is another incident)'),
     ('policy_rules_one_per_proposal',
      $$INSERT INTO policies.policy_rules (tenant_id, name, rule_type, conditions, enforcement, source,
            source_proposal_id)

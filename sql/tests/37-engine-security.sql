@@ -3,8 +3,10 @@
 -- search_path pinned to pg_catalog, pg_temp, and executable only by the roles
 -- meant to call them; their internal helpers belong to the same engine role
 -- and nobody else may call them; the worker API runs with the caller's
--- rights. The engine triggers exist, fire per statement with transition
--- tables, and in the order their names say.
+-- rights. Every one of them turns JIT off: its queries are short, and a JIT
+-- compilation would cost more than it saves. The engine triggers exist, fire
+-- per statement with transition tables (the approval trigger per row, only
+-- when a proposal becomes approved), and in the order their names say.
 BEGIN;
 
 -- By name: every overload is checked, so a signature change keeps the checks.
@@ -14,7 +16,6 @@ CREATE TEMP TABLE fns (
 INSERT INTO fns VALUES
     -- IncidentEngine
     ('incidents', 'tg_runs__open_incidents', 'aos_incident_engine', TRUE, '{}', 'IncidentEngine trigger function'),
-    ('incidents', '_open_incidents', 'aos_incident_engine', FALSE, '{}', 'IncidentEngine core'),
     ('incidents', 'acknowledge', 'aos_incident_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
     ('incidents', 'resolve', 'aos_incident_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
     ('incidents', 'add_evidence', 'aos_incident_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
@@ -30,7 +31,6 @@ INSERT INTO fns VALUES
     -- PolicyEngine
     ('policies', 'tg_runs__enforce', 'aos_policy_engine', TRUE, '{}', 'PolicyEngine trigger function'),
     ('policies', 'tg_policy_proposals__create_rule', 'aos_policy_engine', TRUE, '{}', 'PolicyEngine trigger function'),
-    ('policies', '_enforce', 'aos_policy_engine', FALSE, '{}', 'PolicyEngine core'),
     ('policies', 'create_rule', 'aos_policy_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
     ('policies', 'retire_rule', 'aos_policy_engine', TRUE, '{aos_operator,aos_scenario}', 'operator action'),
     -- the worker API: the caller's own rights
@@ -39,19 +39,31 @@ INSERT INTO fns VALUES
     ('activity', 'finish_run', 'aos_owner', FALSE, '{aos_scenario,aos_worker}', 'worker API'),
     -- the transition guard
     ('activity', 'tg_runs__check_transition', 'aos_owner', FALSE, '{}', 'run transition guard'),
-    -- the outbox publisher: runs at commit as whoever commits, so it is the owner's
-    -- (a trigger function needs no EXECUTE grant to fire; a WHEN condition's function does)
-    ('aos', 'tg_events__track', 'aos_owner', FALSE, '{}', 'outbox seq tracker'),
-    ('aos', 'first_event_of_transaction', 'aos_owner', FALSE,
-     '{aos_incident_engine,aos_policy_engine,aos_proposal_engine}', 'outbox publisher WHEN condition'),
-    ('aos', 'tg_events__publish', 'aos_owner', TRUE, '{}', 'outbox publisher');
+    -- the outbox wake-up: fires for whoever writes an event and updates the wake-up
+    -- row, which only its owner may write (a trigger function needs no EXECUTE grant to fire)
+    ('aos', 'tg_events__wake', 'aos_owner', TRUE, '{}', 'outbox wake-up'),
+    -- the outbox's readers and retention: the caller's rights, for the owner alone
+    ('aos', 'tick_events', 'aos_owner', FALSE, '{}', 'outbox ticker'),
+    ('aos', 'events_after', 'aos_owner', FALSE, '{}', 'outbox reader'),
+    ('aos', 'event_position', 'aos_owner', FALSE, '{}', 'outbox reader'),
+    ('aos', 'prune_events', 'aos_owner', FALSE, '{}', 'outbox retention');
+
+-- Gone: the engines inline their cores, and the outbox has no commit-time publisher.
+CREATE TEMP TABLE gone (schema_name name, function_name name, what text) ON COMMIT DROP;
+INSERT INTO gone VALUES
+    ('incidents', '_open_incidents', 'IncidentEngine core, inlined into its trigger function'),
+    ('policies', '_enforce', 'PolicyEngine core, inlined into its trigger function'),
+    ('aos', 'tg_events__track', 'outbox seq tracker'),
+    ('aos', 'first_event_of_transaction', 'outbox publisher WHEN condition'),
+    ('aos', 'tg_events__publish', 'outbox publisher');
 
 -- Every overload of every listed function, with its name parts as pgTAP's
 -- function assertions take them.
 CREATE TEMP VIEW fn_parts AS
 SELECT f.*, p.oid::regprocedure AS fn,
        ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) AS t)::name[] AS args,
-       (SELECT c FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%') AS search_path_setting
+       (SELECT c FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%') AS search_path_setting,
+       (SELECT c FROM unnest(p.proconfig) AS c WHERE c LIKE 'jit=%') AS jit_setting
 FROM fns AS f
 JOIN pg_catalog.pg_namespace AS n ON n.nspname = f.schema_name
 JOIN pg_catalog.pg_proc AS p ON p.pronamespace = n.oid AND p.proname = f.function_name;
@@ -69,22 +81,28 @@ INSERT INTO trg VALUES
     ('activity', 'runs', '_200_incident_engine_update', 'incidents', 'tg_runs__open_incidents',
      FALSE, TRUE, TRUE, TRUE, FALSE),
     ('incidents', 'incidents', '_100_proposal_engine', 'policies', 'tg_incidents__propose', TRUE, FALSE, FALSE, TRUE, FALSE),
+    -- Per row, without transition tables: its WHEN clause (below) keeps the
+    -- PolicyProposalEngine's count updates from firing it at all.
     ('policies', 'policy_proposals', '_100_policy_engine_rule_from_approval', 'policies',
-     'tg_policy_proposals__create_rule', FALSE, TRUE, TRUE, TRUE, FALSE),
-    ('aos', 'events', '_900_track', 'aos', 'tg_events__track', TRUE, FALSE, FALSE, TRUE, FALSE),
-    -- A constraint trigger is always FOR EACH ROW; its WHEN clause lets it fire once per transaction.
-    ('aos', 'events', '_910_publish', 'aos', 'tg_events__publish', TRUE, FALSE, FALSE, FALSE, TRUE);
+     'tg_policy_proposals__create_rule', FALSE, TRUE, FALSE, FALSE, TRUE),
+    ('aos', 'events', '_900_wake', 'aos', 'tg_events__wake', TRUE, FALSE, FALSE, FALSE, FALSE);
 
 SELECT plan(
     (SELECT count(*)::int FROM fns)
-    + (SELECT count(*)::int FROM fn_parts) * 4
+    + (SELECT count(*)::int FROM gone)
+    + (SELECT count(*)::int FROM fn_parts) * 5
+    + 1     -- jit off, catalog-wide
     + (SELECT count(*)::int FROM trg) * 2
-    + 4     -- firing order on activity.runs, the outbox publisher
+    + 5     -- firing order on activity.runs, per-row triggers, the approval trigger's columns and condition
 );
 
 -- ------------------------------------------------------------- functions
 SELECT has_function(f.schema_name, f.function_name, format('%s.%s (%s) exists', f.schema_name, f.function_name, f.what))
 FROM fns AS f ORDER BY f.schema_name, f.function_name;
+
+SELECT hasnt_function(g.schema_name, g.function_name,
+                      format('%s.%s (%s) is gone', g.schema_name, g.function_name, g.what))
+FROM gone AS g ORDER BY g.schema_name, g.function_name;
 
 SELECT CASE WHEN f.definer
     THEN is_definer(f.schema_name, f.function_name, f.args,
@@ -101,6 +119,28 @@ FROM fn_parts AS f ORDER BY f.fn::text;
 SELECT is(f.search_path_setting, 'search_path=pg_catalog, pg_temp',
           format('%s (%s) pins search_path to pg_catalog, pg_temp', f.fn, f.what))
 FROM fn_parts AS f ORDER BY f.fn::text;
+
+SELECT is(f.jit_setting, 'jit=off', format('%s (%s) sets jit = off', f.fn, f.what))
+FROM fn_parts AS f ORDER BY f.fn::text;
+
+-- Catalog-wide, so an engine function added later is held to it too: every
+-- function an engine role owns, every trigger function and every function of
+-- the outbox.
+SELECT is_empty(
+    $$
+    SELECT p.oid::regprocedure::text
+    FROM pg_catalog.pg_proc AS p
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api')
+      AND (p.proowner IN ('aos_incident_engine'::regrole, 'aos_proposal_engine'::regrole,
+                          'aos_policy_engine'::regrole)
+           OR p.prorettype = 'trigger'::regtype
+           OR p.oid IN ('aos.tick_events()'::regprocedure, 'aos.events_after(bigint,bigint,text,integer)'::regprocedure,
+                        'aos.event_position(bigint)'::regprocedure, 'aos.prune_events(bigint,interval)'::regprocedure))
+      AND NOT coalesce('jit=off' = ANY (p.proconfig), FALSE)
+    $$,
+    'every function owned by an engine role, every trigger function and every outbox function sets jit = off'
+);
 
 -- Who besides the owner (and superusers) may execute it, PUBLIC included.
 SELECT is(
@@ -156,15 +196,26 @@ SELECT is_empty(
     $$SELECT tgname FROM pg_catalog.pg_trigger
       WHERE tgrelid IN ('activity.runs'::regclass, 'incidents.incidents'::regclass,
                         'policies.policy_proposals'::regclass, 'aos.events'::regclass)
-        AND NOT tgisinternal AND tgtype & 1 <> 0 AND tgname <> '_910_publish'$$,
-    'no row-level trigger on the tables the engines watch: every engine fires once per statement'
+        AND NOT tgisinternal AND tgtype & 1 <> 0 AND tgname <> '_100_policy_engine_rule_from_approval'$$,
+    'no row-level trigger on the tables the engines watch but the approval trigger: every engine fires once per statement'
 );
-SELECT results_eq(
-    $$SELECT tgconstraint <> 0, tgdeferrable, tginitdeferred,
-             pg_catalog.pg_get_triggerdef(oid) LIKE '%WHEN (aos.first_event_of_transaction())%'
-      FROM pg_catalog.pg_trigger WHERE tgrelid = 'aos.events'::regclass AND tgname = '_910_publish'$$,
-    $$VALUES (TRUE, TRUE, TRUE, TRUE)$$,
-    'the outbox publisher is a constraint trigger, deferred to commit, queued once per transaction by its WHEN clause'
+-- The approval trigger fires for a change of status only, and only when the
+-- proposal becomes approved: a storm updates a pending proposal's count at
+-- every statement, and that must cost no trigger call.
+SELECT is(
+    (SELECT ARRAY(SELECT a.attname::text FROM unnest(tg.tgattr) AS k (attnum)
+                  JOIN pg_catalog.pg_attribute AS a ON a.attrelid = tg.tgrelid AND a.attnum = k.attnum)
+     FROM pg_catalog.pg_trigger AS tg
+     WHERE tg.tgrelid = 'policies.policy_proposals'::regclass AND tg.tgname = '_100_policy_engine_rule_from_approval'),
+    ARRAY['status'],
+    'the approval trigger fires on UPDATE OF status only'
+);
+SELECT is(
+    (SELECT substring(pg_catalog.pg_get_triggerdef(tg.oid) FROM ' WHEN (.*) EXECUTE ')
+     FROM pg_catalog.pg_trigger AS tg
+     WHERE tg.tgrelid = 'policies.policy_proposals'::regclass AND tg.tgname = '_100_policy_engine_rule_from_approval'),
+    $$(((new.status = 'approved'::text) AND (old.status <> 'approved'::text)))$$,
+    'the approval trigger fires only when status becomes approved (WHEN new is approved and old was not)'
 );
 
 SELECT * FROM finish();

@@ -1,10 +1,12 @@
 -- api.activity_run and api.activity_run_evidence (SPEC 6.2, GET
 -- /activity/runs/{id} and /evidence): the detail is the run as it is now with
 -- its traces (oldest first) and its analytics row; the evidence is exactly
--- {run_id, run, incidents_caused[], proposals_triggered[],
+-- {run_id, run, incidents_caused[], proposals_triggered[], proposals_linked[],
 -- prevention_records[], traces_linked[]}, read from the base tables (current
--- without a refresh), empty arrays when nothing happened; another tenant's
--- run_id and an unknown one are P0002, no tenant 28000.
+-- without a refresh), empty arrays when nothing happened; proposals_linked
+-- holds the proposals the run's incidents are linked to (the shared proposal of
+-- a storm too), oldest first; another tenant's run_id and an unknown one are
+-- P0002, no tenant 28000.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -42,6 +44,17 @@ INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_nam
     ('t2', 'tr-a', 0, 'search', 'failure', 5);
 UPDATE activity.runs SET status = 'failed', error_code = 'EXECUTION_TIMEOUT'
 WHERE tenant_id = 't1' AND run_id = 'r-fail';
+
+-- r-again fails with EXECUTION_TIMEOUT too: its incident joins the pending
+-- proposal r-fail triggered (one pending proposal per rule). A critical system
+-- incident names r-again as its source as well: it triggers a proposal of its
+-- own, dated before the shared one, so "oldest first" is not insertion order.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, input_tokens, created_at)
+VALUES ('t1', 'r-again', 'agent-a', 'failed', 'EXECUTION_TIMEOUT', 10, '2024-03-01 13:30:00+00');
+INSERT INTO incidents.incidents (tenant_id, title, severity, category, error_code, cause_type, source_run_id)
+VALUES ('t1', 'skill registry down', 'critical', 'execution_failure', 'SKILL_ERROR', 'system', 'r-again');
+UPDATE policies.policy_proposals SET created_at = '2024-03-01 00:00:00+00'
+WHERE tenant_id = 't1' AND triggering_run_id = 'r-again';
 
 REFRESH MATERIALIZED VIEW activity.v_runs_o2;
 REFRESH MATERIALIZED VIEW incidents.v_incidents_o2;
@@ -96,7 +109,7 @@ $fn$;
 
 SELECT plan(
     8           -- detail
-    + 13        -- evidence
+    + 18        -- evidence
     + 3         -- current without a refresh
     + (SELECT count(*)::int FROM rejected)
 );
@@ -110,7 +123,8 @@ INSERT INTO got VALUES
     ('evidence r-fail', api.activity_run_evidence('r-fail')),
     ('evidence r-ok', api.activity_run_evidence('r-ok')),
     ('evidence r-prevented', api.activity_run_evidence('r-prevented')),
-    ('evidence r-medium', api.activity_run_evidence('r-medium'));
+    ('evidence r-medium', api.activity_run_evidence('r-medium')),
+    ('evidence r-again', api.activity_run_evidence('r-again'));
 SELECT set_config('aos.tenant_id', 't2', TRUE);
 INSERT INTO got VALUES ('evidence t2 r-fail', api.activity_run_evidence('r-fail'));
 SELECT set_config('aos.tenant_id', '', TRUE);
@@ -169,11 +183,13 @@ SELECT is(
 -- ------------------------------------------------------------ evidence
 SELECT is(
     (SELECT pg_temp.keys(v) FROM got WHERE k = 'evidence r-fail'),
-    ARRAY['incidents_caused', 'prevention_records', 'proposals_triggered', 'run', 'run_id', 'traces_linked'],
-    'the evidence is {run_id, run, incidents_caused, proposals_triggered, prevention_records, traces_linked}'
+    ARRAY['incidents_caused', 'prevention_records', 'proposals_linked', 'proposals_triggered', 'run', 'run_id',
+          'traces_linked'],
+    'the evidence is {run_id, run, incidents_caused, proposals_triggered, proposals_linked, prevention_records, '
+    'traces_linked}'
 );
 SELECT is(
-    (SELECT v - 'incidents_caused' - 'proposals_triggered' - 'prevention_records' - 'traces_linked'
+    (SELECT v - 'incidents_caused' - 'proposals_triggered' - 'proposals_linked' - 'prevention_records' - 'traces_linked'
      FROM got WHERE k = 'evidence r-fail'),
     jsonb_build_object('run_id', 'r-fail', 'run', pg_temp.run_json('t1', 'r-fail')),
     'run_id is the id asked for, run the run row'
@@ -204,6 +220,11 @@ SELECT is(
     'proposals_triggered: one pending proposal, triggered by the incident in incidents_caused'
 );
 SELECT is(
+    (SELECT v -> 'proposals_linked' FROM got WHERE k = 'evidence r-fail'),
+    (SELECT v -> 'proposals_triggered' FROM got WHERE k = 'evidence r-fail'),
+    'proposals_linked of r-fail: the proposal its incident triggered (the trigger is linked too)'
+);
+SELECT is(
     (SELECT v -> 'prevention_records' FROM got WHERE k = 'evidence r-fail'),
     (SELECT jsonb_agg(to_jsonb(p)) FROM policies.prevention_records AS p WHERE p.tenant_id = 't1' AND p.run_id = 'r-fail'),
     'prevention_records holds the prevention record rows of the run'
@@ -222,35 +243,78 @@ SELECT is(
 );
 SELECT is(
     (SELECT v - 'run' FROM got WHERE k = 'evidence r-ok'),
-    '{"run_id": "r-ok", "incidents_caused": [], "proposals_triggered": [], "prevention_records": [],
-      "traces_linked": []}'::jsonb,
-    'a run that caused nothing has four empty arrays (not nulls)'
+    '{"run_id": "r-ok", "incidents_caused": [], "proposals_triggered": [], "proposals_linked": [],
+      "prevention_records": [], "traces_linked": []}'::jsonb,
+    'a run that caused nothing has five empty arrays (not nulls)'
 );
 SELECT is(
     (SELECT jsonb_build_object(
                 'incidents', v -> 'incidents_caused', 'proposals', v -> 'proposals_triggered',
+                'linked', v -> 'proposals_linked',
                 'prevention', jsonb_path_query_array(v, '$.prevention_records[*].outcome'),
                 'rule', v #>> '{prevention_records,0,policy_rule_id}' = current_setting('test.rule_id'))
      FROM got WHERE k = 'evidence r-prevented'),
-    '{"incidents": [], "proposals": [], "prevention": ["prevented"], "rule": true}'::jsonb,
-    'a prevented failure: no incident, no proposal, one prevented record of the rule'
+    '{"incidents": [], "proposals": [], "linked": [], "prevention": ["prevented"], "rule": true}'::jsonb,
+    'a prevented failure: no incident, no proposal triggered or linked, one prevented record of the rule'
 );
 SELECT is(
     (SELECT jsonb_build_object(
                 'incidents', jsonb_path_query_array(v, '$.incidents_caused[*].severity'),
-                'proposals', v -> 'proposals_triggered')
+                'proposals', v -> 'proposals_triggered', 'linked', v -> 'proposals_linked')
      FROM got WHERE k = 'evidence r-medium'),
-    '{"incidents": ["medium"], "proposals": []}'::jsonb,
-    'a medium failure: one incident, no proposal'
+    '{"incidents": ["medium"], "proposals": [], "linked": []}'::jsonb,
+    'a medium failure: one incident, no proposal triggered or linked'
+);
+SELECT is(
+    (SELECT v -> 'proposals_linked' FROM got WHERE k = 'evidence r-again'),
+    (SELECT jsonb_agg(to_jsonb(p) ORDER BY p.created_at) FROM policies.policy_proposals AS p
+     WHERE p.tenant_id = 't1' AND p.id IN (
+         SELECT l.proposal_id FROM policies.proposal_incidents AS l
+         JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
+         WHERE i.tenant_id = 't1' AND i.source_run_id = 'r-again')),
+    'proposals_linked holds the rows of the proposals the run''s incidents are linked to'
+);
+SELECT is(
+    (SELECT jsonb_build_object(
+                'incidents', jsonb_array_length(v -> 'incidents_caused'),
+                'triggered', jsonb_path_query_array(v, '$.proposals_triggered[*].id'),
+                'linked', jsonb_path_query_array(v, '$.proposals_linked[*].id'))
+     FROM got WHERE k = 'evidence r-again'),
+    jsonb_build_object(
+        'incidents', 2,
+        'triggered', (SELECT jsonb_agg(p.id) FROM policies.policy_proposals AS p
+                      WHERE p.tenant_id = 't1' AND p.triggering_run_id = 'r-again'),
+        'linked', (SELECT jsonb_agg(p.id ORDER BY p.triggering_run_id) FROM policies.policy_proposals AS p
+                   WHERE p.tenant_id = 't1' AND p.triggering_run_id IN ('r-again', 'r-fail'))),
+    'a run whose timeout joined r-fail''s proposal: proposals_triggered holds only the proposal it triggered, '
+    'proposals_linked that one and the shared one, oldest first (the older one was opened later)'
+);
+SELECT is(
+    (SELECT jsonb_build_object(
+                'statuses', jsonb_path_query_array(v, '$.proposals_linked[*].status'),
+                'counts', jsonb_path_query_array(v, '$.proposals_linked[*].incident_count'),
+                'rules', jsonb_path_query_array(v, '$.proposals_linked[*].proposed_rule.conditions.error_codes[0]'))
+     FROM got WHERE k = 'evidence r-again'),
+    '{"statuses": ["pending", "pending"], "counts": [1, 2], "rules": ["SKILL_ERROR", "EXECUTION_TIMEOUT"]}'::jsonb,
+    'the shared EXECUTION_TIMEOUT proposal counts both failures; the SKILL_ERROR one its own incident'
+);
+SELECT is(
+    (SELECT count(*)::int FROM policies.policy_proposals AS p
+     WHERE p.tenant_id = 't1' AND p.status = 'pending' AND p.proposed_rule #>> '{conditions,error_codes,0}' = 'EXECUTION_TIMEOUT'),
+    1,
+    'two EXECUTION_TIMEOUT failures of t1 made one pending proposal, not two'
 );
 SELECT is(
     (SELECT jsonb_build_object(
                 'run', v #>> '{run,agent_id}',
                 'incidents', jsonb_path_query_array(v, '$.incidents_caused[*].tenant_id'),
                 'proposals', jsonb_path_query_array(v, '$.proposals_triggered[*].tenant_id'),
+                'linked', jsonb_path_query_array(v, '$.proposals_linked[*].tenant_id'),
+                'counts', jsonb_path_query_array(v, '$.proposals_linked[*].incident_count'),
                 'traces', jsonb_path_query_array(v, '$.traces_linked[*].tenant_id'))
      FROM got WHERE k = 'evidence t2 r-fail'),
-    '{"run": "agent-z", "incidents": ["t2"], "proposals": ["t2"], "traces": ["t2"]}'::jsonb,
+    '{"run": "agent-z", "incidents": ["t2"], "proposals": ["t2"], "linked": ["t2"], "counts": [1],
+      "traces": ["t2"]}'::jsonb,
     't2 asking for r-fail gets its own run and effects only'
 );
 
@@ -279,15 +343,18 @@ SELECT is(
 SELECT is(
     (SELECT jsonb_build_object(
                 'incidents', jsonb_path_query_array(v, '$.incidents_caused[*].error_code'),
-                'proposals', jsonb_path_query_array(v, '$.proposals_triggered[*].status'))
+                'proposals', jsonb_path_query_array(v, '$.proposals_triggered[*].status'),
+                'linked', jsonb_path_query_array(v, '$.proposals_linked[*].status'))
      FROM got WHERE k = 'evidence r-late'),
-    '{"incidents": ["STEP_FAILURE"], "proposals": ["pending"]}'::jsonb,
+    '{"incidents": ["STEP_FAILURE"], "proposals": ["pending"], "linked": ["pending"]}'::jsonb,
     'the evidence of that run shows its incident and proposal at once'
 );
 SELECT is(
-    (SELECT jsonb_path_query_array(v, '$.proposals_triggered[*].status') FROM got WHERE k = 'evidence r-fail approved'),
-    '["approved"]'::jsonb,
-    'the evidence shows an approval at once'
+    (SELECT jsonb_path_query_array(v, '$.proposals_triggered[*].status')
+            || jsonb_path_query_array(v, '$.proposals_linked[*].status')
+     FROM got WHERE k = 'evidence r-fail approved'),
+    '["approved", "approved"]'::jsonb,
+    'the evidence shows an approval at once, in proposals_triggered and proposals_linked'
 );
 
 -- ------------------------------------------------------------ rejected calls

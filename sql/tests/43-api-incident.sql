@@ -1,9 +1,11 @@
 -- api.incident and api.incident_evidence (SPEC 6.2, GET /incidents/{id} and
 -- /evidence): the detail is the incident as it is now with its counts; the
 -- evidence is exactly {incident_id, incident, source_run, evidence[],
--- timeline[] (oldest first), proposals_triggered[]}, read from the base
--- tables (current without a refresh); another tenant's id and an unknown one
--- are P0002, no tenant 28000.
+-- timeline[] (oldest first), proposals_triggered[], proposal}, read from the
+-- base tables (current without a refresh): proposal is the proposal the
+-- incident is linked to (the one it triggered, or the pending one of its rule
+-- it joined), null when none; another tenant's id and an unknown one are
+-- P0002, no tenant 28000.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -26,6 +28,13 @@ CREATE TEMP TABLE names (name text PRIMARY KEY, tenant_id text, id uuid) ON COMM
 GRANT SELECT ON names TO PUBLIC;
 INSERT INTO names SELECT CASE tenant_id WHEN 't1' THEN '' ELSE 't2 ' END || substr(source_run_id, 3), tenant_id, id
 FROM incidents.incidents;
+
+-- A second timeout of t1, later: its incident joins the pending proposal the
+-- first one opened (one pending proposal per rule), t1's and not t2's.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at)
+VALUES ('t1', 'r-timeout-2', 'agent-a', 'failed', 'EXECUTION_TIMEOUT', '2024-07-01 12:00:00+00');
+INSERT INTO names SELECT 'timeout-2', tenant_id, id FROM incidents.incidents
+WHERE tenant_id = 't1' AND source_run_id = 'r-timeout-2';
 
 -- A system incident (no source run), inserted directly with its timeline
 -- written out of order: resolved first, detected last.
@@ -107,9 +116,10 @@ $fn$;
 
 SELECT plan(
     5           -- detail
-    + 12        -- evidence
+    + 15        -- evidence
     + 1         -- timeline of one transaction
     + 2         -- t2
+    + 2         -- after a review
     + (SELECT count(*)::int FROM rejected)
 );
 
@@ -161,11 +171,12 @@ SELECT is(
 -- ------------------------------------------------------------ evidence
 SELECT is(
     (SELECT pg_temp.keys(v) FROM got WHERE k = 'evidence timeout'),
-    ARRAY['evidence', 'incident', 'incident_id', 'proposals_triggered', 'source_run', 'timeline'],
-    'the evidence is {incident_id, incident, source_run, evidence, timeline, proposals_triggered}'
+    ARRAY['evidence', 'incident', 'incident_id', 'proposal', 'proposals_triggered', 'source_run', 'timeline'],
+    'the evidence is {incident_id, incident, source_run, evidence, timeline, proposals_triggered, proposal}'
 );
 SELECT is(
-    (SELECT v - 'source_run' - 'evidence' - 'timeline' - 'proposals_triggered' FROM got WHERE k = 'evidence timeout'),
+    (SELECT v - 'source_run' - 'evidence' - 'timeline' - 'proposals_triggered' - 'proposal'
+     FROM got WHERE k = 'evidence timeout'),
     jsonb_build_object('incident_id', (SELECT id FROM names WHERE name = 'timeout'),
                        'incident', pg_temp.incident_json('timeout')),
     'incident_id is the id asked for, incident the incident row'
@@ -217,19 +228,44 @@ SELECT is(
     'proposals_triggered: one pending proposal, triggered by this incident'
 );
 SELECT is(
-    (SELECT jsonb_build_object('source_run', v -> 'source_run', 'evidence', v -> 'evidence',
-                               'proposals_triggered', v -> 'proposals_triggered',
-                               'timeline', jsonb_path_query_array(v, '$.timeline[*].event_type'))
-     FROM got WHERE k = 'evidence sys'),
-    '{"source_run": null, "evidence": [], "proposals_triggered": [],
-      "timeline": ["detected", "acknowledged", "resolved"]}'::jsonb,
-    'a system incident: source_run null, empty arrays, and a timeline in time order though it was written backwards'
+    (SELECT v -> 'proposal' FROM got WHERE k = 'evidence timeout'),
+    (SELECT v #> '{proposals_triggered,0}' FROM got WHERE k = 'evidence timeout'),
+    'proposal of the incident that triggered it: that proposal (the trigger is linked to it too)'
 );
 SELECT is(
-    (SELECT jsonb_build_object('run', v #>> '{source_run,run_id}', 'proposals_triggered', v -> 'proposals_triggered')
+    (SELECT v -> 'proposal' FROM got WHERE k = 'evidence timeout-2'),
+    (SELECT to_jsonb(p) FROM policies.policy_proposals AS p
+     JOIN policies.proposal_incidents AS l ON l.tenant_id = p.tenant_id AND l.proposal_id = p.id
+     WHERE l.tenant_id = 't1' AND l.incident_id = (SELECT id FROM names WHERE name = 'timeout-2')),
+    'proposal is the row of the proposal the incident is linked to, as it is in policies.policy_proposals'
+);
+SELECT is(
+    (SELECT jsonb_build_object('triggered', v -> 'proposals_triggered', 'proposal', v #> '{proposal,id}',
+                               'count', v #> '{proposal,incident_count}',
+                               'trigger', v #> '{proposal,triggering_incident_id}', 'status', v #> '{proposal,status}')
+     FROM got WHERE k = 'evidence timeout-2'),
+    jsonb_build_object('triggered', '[]'::jsonb,
+                       'proposal', (SELECT v #> '{proposals_triggered,0,id}' FROM got WHERE k = 'evidence timeout'),
+                       'count', 2, 'trigger', (SELECT id FROM names WHERE name = 'timeout'), 'status', 'pending'),
+    'an incident that joined the pending proposal of its rule triggered none (proposals_triggered []), and proposal '
+    'names the shared one: triggered by the first timeout, counting both'
+);
+SELECT is(
+    (SELECT jsonb_build_object('source_run', v -> 'source_run', 'evidence', v -> 'evidence',
+                               'proposals_triggered', v -> 'proposals_triggered', 'proposal', v -> 'proposal',
+                               'timeline', jsonb_path_query_array(v, '$.timeline[*].event_type'))
+     FROM got WHERE k = 'evidence sys'),
+    '{"source_run": null, "evidence": [], "proposals_triggered": [], "proposal": null,
+      "timeline": ["detected", "acknowledged", "resolved"]}'::jsonb,
+    'a system incident: source_run and proposal null, empty arrays, and a timeline in time order though it was '
+    'written backwards'
+);
+SELECT is(
+    (SELECT jsonb_build_object('run', v #>> '{source_run,run_id}', 'proposals_triggered', v -> 'proposals_triggered',
+                               'proposal', v -> 'proposal')
      FROM got WHERE k = 'evidence budget'),
-    '{"run": "r-budget", "proposals_triggered": []}'::jsonb,
-    'a medium incident triggered no proposal: proposals_triggered []'
+    '{"run": "r-budget", "proposals_triggered": [], "proposal": null}'::jsonb,
+    'a medium incident is linked to no proposal: proposals_triggered [], proposal null'
 );
 
 -- ------------------------------------------------------------ one transaction
@@ -247,10 +283,12 @@ SELECT is(
 SELECT is(
     (SELECT jsonb_build_object('run', v #>> '{source_run,agent_id}',
                                'proposals', jsonb_path_query_array(v, '$.proposals_triggered[*].tenant_id'),
+                               'proposal', jsonb_build_array(v #> '{proposal,tenant_id}', v #> '{proposal,incident_count}'),
                                'timeline', jsonb_path_query_array(v, '$.timeline[*].tenant_id'))
      FROM got WHERE k = 'evidence t2 timeout'),
-    '{"run": "agent-z", "proposals": ["t2"], "timeline": ["t2"]}'::jsonb,
-    't2 gets its own incident''s evidence: its run, its proposal, its timeline'
+    '{"run": "agent-z", "proposals": ["t2"], "proposal": ["t2", 1], "timeline": ["t2"]}'::jsonb,
+    't2 gets its own incident''s evidence: its run, its proposal (same rule as t1''s, counting t2''s incident only), '
+    'its timeline'
 );
 SELECT is(
     (SELECT count(*)::int FROM got WHERE k LIKE 'evidence %'
@@ -258,6 +296,42 @@ SELECT is(
         AND k <> 'evidence t2 timeout'),
     0,
     'no evidence t1 received holds a row of another tenant'
+);
+
+-- ------------------------------------------------------------ after a review
+-- The operator rejects the shared timeout proposal; the next timeout opens a
+-- new pending proposal. Evidence is current: the earlier incidents stay linked
+-- to the rejected proposal, the new one names its own.
+SET LOCAL ROLE aos_operator;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT policies.reject_proposal((SELECT (v #>> '{proposal,id}')::uuid FROM got WHERE k = 'evidence timeout'), 'alice',
+                                'not yet');
+RESET ROLE;
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at)
+VALUES ('t1', 'r-timeout-3', 'agent-a', 'failed', 'EXECUTION_TIMEOUT', '2024-07-01 13:00:00+00');
+INSERT INTO names SELECT 'timeout-3', tenant_id, id FROM incidents.incidents
+WHERE tenant_id = 't1' AND source_run_id = 'r-timeout-3';
+SET LOCAL ROLE aos_api;
+INSERT INTO got SELECT 'reviewed ' || name, api.incident_evidence(id) FROM names WHERE name IN ('timeout-2', 'timeout-3');
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+
+SELECT is(
+    (SELECT jsonb_build_object('status', v #> '{proposal,status}', 'proposal', v #> '{proposal,id}',
+                               'count', v #> '{proposal,incident_count}')
+     FROM got WHERE k = 'reviewed timeout-2'),
+    jsonb_build_object('status', 'rejected',
+                       'proposal', (SELECT v #> '{proposal,id}' FROM got WHERE k = 'evidence timeout'), 'count', 2),
+    'after the rejection, an incident of the storm still names the proposal, now rejected'
+);
+SELECT is(
+    (SELECT jsonb_build_object('status', v #> '{proposal,status}', 'count', v #> '{proposal,incident_count}',
+                               'triggered', v #> '{proposals_triggered,0,id}' = v #> '{proposal,id}',
+                               'new', v #> '{proposal,id}' <> (SELECT v #> '{proposal,id}' FROM got
+                                                               WHERE k = 'evidence timeout'))
+     FROM got WHERE k = 'reviewed timeout-3'),
+    '{"status": "pending", "count": 1, "triggered": true, "new": true}'::jsonb,
+    'the next timeout after the rejection triggered a new pending proposal, and proposal names it'
 );
 
 -- ------------------------------------------------------------ rejected calls
