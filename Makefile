@@ -15,7 +15,7 @@ help:
 	@echo "make test   set up, then pg_prove, pytest, lint, the SDSR scenarios and the contract check"
 	@echo "make setup  install missing Debian packages and the .venv (idempotent)"
 	@echo "make lint   sqlfluff, squawk and plpgsql_check"
-	@echo "make bench  ingest benchmark: engines on versus bare tables (SPEC section 11)"
+	@echo "make bench  engines against bare tables, server-bound (pgbench): ratios per workload and client count"
 
 setup: system-packages $(VENV)/.installed
 
@@ -72,7 +72,7 @@ lint: db-start
 	$(AOSDB) lint
 
 bench: db-start
-	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/engines.py
 
 clean: db-stop
 	rm -rf .aosdb

@@ -33,11 +33,13 @@ SUMMARY = re.compile(r"^# (\d+) passed, (\d+) failed(?:, (\d+) skipped)?$")
 DOMAIN_TABLES = (
     "activity.runs", "activity.aos_traces", "activity.aos_trace_steps",
     "incidents.incidents", "incidents.incident_events", "incidents.incident_evidence",
-    "policies.policy_proposals", "policies.policy_rules", "policies.prevention_records",
+    "policies.policy_proposals", "policies.proposal_incidents", "policies.policy_rules",
+    "policies.prevention_records",
 )
 EFFECT_TABLES = (
     "incidents.incidents", "incidents.incident_events", "incidents.incident_evidence",
-    "policies.policy_proposals", "policies.policy_rules", "policies.prevention_records", "aos.events",
+    "policies.policy_proposals", "policies.proposal_incidents", "policies.policy_rules",
+    "policies.prevention_records", "aos.events",
 )
 
 
@@ -235,10 +237,11 @@ def test_synthetic_marks_line_fails_when_an_effect_is_unmarked(migrated_dsn: str
     assert tap.code == 1, str(tap)
     ok, _, _ = tap.line("synthetic marks")
     assert not ok, str(tap)
-    # The engines copy the marks from the incident onwards, so its event and proposal lack them too.
+    # The engines copy the marks from the incident onwards, so its event, proposal and link lack them too.
     assert tap.diagnostics("synthetic marks") == [
         f"#   {table}: 1 of 1 rows written lack is_synthetic or synthetic_scenario_id"
-        for table in ("incidents.incident_events", "incidents.incidents", "policies.policy_proposals")
+        for table in ("incidents.incident_events", "incidents.incidents", "policies.policy_proposals",
+                      "policies.proposal_incidents")
     ], str(tap)
 
 
@@ -309,6 +312,15 @@ MALFORMED = {
     "insert-runner-column": (HEAD + "inject: [{insert: {table: activity.runs, rows: [{run_id: r, agent_id: a, "
                              "status: failed, tenant_id: other}]}}]\n",
                              "inject[0].insert.rows[0].tenant_id: tenant_id is set by the runner"),
+    "insert-repeat-without-i": (HEAD + "inject: [{insert: {table: activity.runs, repeat: 3, rows: [{run_id: r, "
+                                "agent_id: a, status: failed}]}}]\n",
+                                "inject[0].insert.rows[0]: a repeated insert needs ${i} in a value of every row"),
+    "insert-i-without-repeat": (HEAD + "inject: [{insert: {table: activity.runs, rows: [{run_id: \"r-${i}\", "
+                                "agent_id: a, status: failed}]}}]\n",
+                                "inject[0].insert.rows[0].run_id: ${i} is not bound"),
+    "insert-repeat-zero": (HEAD + "inject: [{insert: {table: activity.runs, repeat: 0, rows: [{run_id: \"r-${i}\", "
+                           "agent_id: a, status: failed}]}}]\n",
+                           "inject[0].insert.repeat: must be between 1 and 10000, got 0"),
     "insert-generated-column": (HEAD + "inject: [{insert: {table: activity.runs, rows: [{run_id: r, agent_id: a, "
                                 "status: failed, state: live}]}}]\n",
                                 "inject[0].insert.rows[0].state: activity.runs.state is a generated column"),
@@ -417,7 +429,8 @@ def test_keep_commits_every_row_with_the_synthetic_marks(migrated_dsn: str) -> N
     assert "# committed (--keep): SDSR-E2E-004, SDSR-POL-001" in tap.lines
     assert tenant_rows(migrated_dsn, "sdsr-e2e-004") == {
         "activity.runs": 2, "incidents.incidents": 1, "incidents.incident_events": 1,
-        "policies.policy_proposals": 1, "policies.policy_rules": 1, "policies.prevention_records": 1,
+        "policies.policy_proposals": 1, "policies.proposal_incidents": 1, "policies.policy_rules": 1,
+        "policies.prevention_records": 1,
         # run_failed x2, incident_created, proposal_created, proposal_approved, rule_created, prevention_recorded
         "aos.events": 7, "aos.tenants": 1,
     }
@@ -468,6 +481,8 @@ FORGED_ROWS = {
         "{source_run_id: r1, title: forged, severity: critical, category: manual, cause_type: human}",
     "policies.policy_rules": "{name: forged, rule_type: blocked_skill, conditions: {skills: [x]}, enforcement: block}",
     "policies.prevention_records": "{run_id: r1, guardrail_id: dg-001, outcome: blocked}",
+    "policies.proposal_incidents": "{incident_id: 0b9a1c3e-6d1f-4f59-9a3f-1f1f1f1f1f1f, "
+                                   "proposal_id: 0b9a1c3e-6d1f-4f59-9a3f-2f2f2f2f2f2f}",
     "aos.events": "{event: incident_created, subject_id: x}",
 }
 
@@ -510,8 +525,11 @@ def test_database_refuses_the_effect_write_too(migrated_dsn: str, tmp_path: Path
     "INSERT INTO policies.prevention_records (tenant_id, run_id, guardrail_id, outcome) "
     "VALUES ('sdsr-x', 'r', 'dg-001', 'blocked')",
     "INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('incident_created', 'sdsr-x', 'x')",
+    "INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id) "
+    "VALUES ('sdsr-x', gen_random_uuid(), gen_random_uuid())",
     "SELECT count(*) FROM incidents.incidents",
     "SELECT count(*) FROM policies.policy_proposals",
+    "SELECT count(*) FROM policies.proposal_incidents",
 ], ids=lambda s: " ".join(s.split()[:3]))
 def test_aos_scenario_itself_may_not_touch_effects(migrated_dsn: str, statement: str) -> None:
     with psycopg.connect(migrated_dsn) as conn:
@@ -597,8 +615,8 @@ def test_inject_failure_fails_its_scenario_and_the_run_goes_on(migrated_dsn: str
     shutil.copy(SCENARIOS / "e2e-001-timeout-proposal.yaml", tmp_path / "c.yaml")
     tap = run(migrated_dsn, tmp_path)
     assert tap.code == 1, str(tap)
-    assert tap.results[0] == (False, 1, "SDSR-A inject[1].approve.proposal_of_run: run 'r1' triggered no proposal "
-                                        "(only a high or critical incident does)"), str(tap)
+    assert tap.results[0] == (False, 1, "SDSR-A inject[1].approve.proposal_of_run: run 'r1' has no proposal "
+                                        "(only a high or critical incident is linked to one)"), str(tap)
     ok, _, text = tap.results[3]
     assert not ok and text.startswith("SDSR-B inject[0].create_rule: conditions") and "SQLSTATE 22023" in text, str(tap)
     assert all(ok for ok, _, d in tap.results if d.startswith("SDSR-E2E-001")), str(tap)
@@ -635,6 +653,56 @@ def test_inject_steps_reach_the_right_rows(migrated_dsn: str, tmp_path: Path) ->
                                                        (1, "other", "failure", {}))]
     assert query(migrated_dsn, "SELECT run_id, status FROM activity.aos_traces WHERE tenant_id = 'sdsr-steps' "
                                "ORDER BY trace_id") == [(f"r-{i}", "completed") for i in (1, 2, 3)]
+
+
+def test_repeated_insert_is_one_statement_in_order(migrated_dsn: str, tmp_path: Path) -> None:
+    """repeat on an insert: its rows N times over, ${i} = 1..N, every row of 1 first, in one INSERT."""
+    path = scenario_file(tmp_path, "storm.yaml", """
+        scenario_id: SDSR-STORM
+        tenant: sdsr-storm
+        inject:
+          - insert:
+              table: activity.runs
+              repeat: 3
+              rows:
+                - {run_id: "a-${i}", agent_id: agent-a, status: succeeded, goal: "goal ${i} of ${tenant}"}
+                - {run_id: "b-${i}", agent_id: agent-b, status: running}
+        expected_propagation:
+          - {domain: activity, assertion: run_count, equals: 6}
+          - {domain: activity, assertion: run_exists, run_id: a-3, goal: goal 3 of sdsr-storm}
+    """)
+    tap = run(migrated_dsn, path, keep=True)
+    assert tap.code == 0, str(tap)
+    assert tap.line("inject: 6 rows inserted as aos_scenario")[0], str(tap)
+    # One INSERT: every row has the same command id in this transaction, and the rows were written
+    # in the order ${i} gives them (the sequence of a statement's rows is the order of its VALUES).
+    rows = query(migrated_dsn, "SELECT run_id, cmin::text FROM activity.runs WHERE tenant_id = 'sdsr-storm' "
+                               "ORDER BY xmin::text, cmin::text, ctid")
+    assert [r[0] for r in rows] == ["a-1", "b-1", "a-2", "b-2", "a-3", "b-3"], rows
+    assert len({r[1] for r in rows}) == 1, rows
+
+
+def test_proposal_of_a_run_that_joined_a_pending_proposal(migrated_dsn: str, tmp_path: Path) -> None:
+    """The proposal of a run is the one its incident is linked to, also when it joined one."""
+    path = scenario_file(tmp_path, "joined.yaml", """
+        scenario_id: SDSR-JOINED
+        tenant: sdsr-joined
+        inject:
+          - run: {run_id: first, agent_id: agent-a, status: failed, error_code: EXECUTION_TIMEOUT}
+          - run: {run_id: second, agent_id: agent-b, status: failed, error_code: EXECUTION_TIMEOUT}
+          - approve: {proposal_of_run: second, reviewed_by: ops-lead}
+          - run: {run_id: third, agent_id: agent-a, status: failed, error_code: EXECUTION_TIMEOUT}
+        expected_propagation:
+          - {domain: policies, assertion: proposal_count, equals: 1}
+          - {domain: policies, assertion: proposal_created, triggering_run_id: first, status: approved,
+             reviewed_by: ops-lead, incident_count: 2, bind: proposal}
+          - {domain: policies, assertion: rule_created, source_proposal_id: "${proposal}"}
+          - {domain: policies, assertion: prevention_recorded, run_id: third, outcome: prevented}
+          - {domain: incidents, assertion: incident_count, equals: 2}
+    """)
+    tap = run(migrated_dsn, path)
+    assert tap.code == 0, str(tap)
+    assert tap.line("inject: 3 runs, 1 approval as aos_scenario")[0], str(tap)
 
 
 def test_incident_and_proposal_by_id(migrated_dsn: str, tmp_path: Path) -> None:

@@ -437,7 +437,6 @@ FOR EACH STATEMENT EXECUTE FUNCTION policies.tg_runs__enforce();
 CREATE OR REPLACE TRIGGER _100_policy_engine_update AFTER UPDATE ON activity.runs
 REFERENCING OLD TABLE AS old_runs NEW TABLE AS new_runs
 FOR EACH STATEMENT EXECUTE FUNCTION policies.tg_runs__enforce();
-DROP TRIGGER IF EXISTS _100_policy_engine_rule_from_approval ON policies.policy_proposals;
-CREATE TRIGGER _100_policy_engine_rule_from_approval AFTER UPDATE OF status ON policies.policy_proposals
+CREATE OR REPLACE TRIGGER _100_policy_engine_rule_from_approval AFTER UPDATE OF status ON policies.policy_proposals
 FOR EACH ROW WHEN (NEW.status = 'approved' AND OLD.status <> 'approved')
 EXECUTE FUNCTION policies.tg_policy_proposals__create_rule();

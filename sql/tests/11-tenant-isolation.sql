@@ -19,6 +19,9 @@ INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, 
 SELECT t, 'proposal', 'retry_policy',
        '{"rule_type": "error_code", "conditions": {"error_codes": ["STEP_FAILURE"]}, "enforcement": "warn"}'
 FROM (VALUES ('t1'), ('t2')) AS v (t);
+INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+SELECT i.tenant_id, i.id, p.id
+FROM incidents.incidents AS i JOIN policies.policy_proposals AS p ON p.tenant_id = i.tenant_id;
 INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('run_failed', 't1', 'r1'), ('run_failed', 't2', 'r2');
 
 -- The activity-side tables aos_scenario may read, each holding rows of both tenants.
@@ -30,7 +33,8 @@ GRANT SELECT ON scenario_tables TO PUBLIC;
 -- Tables the api facades read as the caller, each holding rows of both tenants.
 CREATE TEMP TABLE api_tables (tbl text) ON COMMIT DROP;
 INSERT INTO api_tables VALUES
-    ('activity.runs'), ('activity.aos_traces'), ('incidents.incidents'), ('policies.policy_proposals');
+    ('activity.runs'), ('activity.aos_traces'), ('incidents.incidents'), ('policies.policy_proposals'),
+    ('policies.proposal_incidents');
 GRANT SELECT ON api_tables TO PUBLIC;
 
 -- The analytics views hold the rows above.
@@ -227,9 +231,11 @@ RESET ROLE;
 SET LOCAL ROLE aos_proposal_engine;
 SELECT results_eq(
     $$SELECT DISTINCT 'incidents', tenant_id FROM incidents.incidents
+      UNION ALL SELECT DISTINCT 'links', tenant_id FROM policies.proposal_incidents
       UNION ALL SELECT DISTINCT 'proposals', tenant_id FROM policies.policy_proposals ORDER BY 1, 2$$,
-    $$ VALUES ('incidents', 't1'::text), ('incidents', 't2'), ('proposals', 't1'), ('proposals', 't2') $$,
-    'aos_proposal_engine with no tenant set sees the incidents and proposals of every tenant'
+    $$ VALUES ('incidents', 't1'::text), ('incidents', 't2'), ('links', 't1'), ('links', 't2'),
+              ('proposals', 't1'), ('proposals', 't2') $$,
+    'aos_proposal_engine with no tenant set sees the incidents, proposal links and proposals of every tenant'
 );
 RESET ROLE;
 

@@ -1,7 +1,7 @@
 -- Append-only data, on real rows: trace steps (SPEC 3.2), incident events and
--- evidence (SPEC 3.3) and the outbox (SPEC 7) cannot be updated or deleted by
--- the roles that write them, and runs and traces are never deleted. Only the
--- owner could.
+-- evidence (SPEC 3.3), the links of incidents to proposals (0010) and the
+-- outbox (SPEC 7) cannot be updated or deleted by the roles that write them,
+-- and runs and traces are never deleted. Only the owner could.
 BEGIN;
 
 CREATE FUNCTION pg_temp.as_role(p_role name, p_sql text) RETURNS void
@@ -27,6 +27,11 @@ INSERT INTO incidents.incident_events (tenant_id, incident_id, event_type, actor
 VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'detected', 'IncidentEngine');
 INSERT INTO incidents.incident_evidence (tenant_id, incident_id, evidence_type)
 VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', 'log');
+INSERT INTO policies.policy_proposals (tenant_id, id, proposal_name, proposal_type, proposed_rule)
+VALUES ('t1', '00000000-0000-0000-0000-0000000000c1', 'proposal', 'retry_policy',
+        '{"rule_type": "error_code", "conditions": {"error_codes": ["STEP_FAILURE"]}, "enforcement": "warn"}');
+INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+VALUES ('t1', '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000c1');
 INSERT INTO aos.events (event, tenant_id, subject_id, payload)
 VALUES ('incident_created', 't1', '00000000-0000-0000-0000-0000000000b1', '{"run_id": "r1"}');
 
@@ -49,6 +54,9 @@ INSERT INTO denied VALUES
      'update incident evidence'),
     ('aos_incident_engine', 'DELETE FROM incidents.incident_evidence', 'delete incident evidence'),
     ('aos_incident_engine', 'DELETE FROM incidents.incidents', 'delete an incident'),
+    ('aos_proposal_engine', $$UPDATE policies.proposal_incidents SET linked_at = now() - interval '1 day'$$,
+     'update a proposal link'),
+    ('aos_proposal_engine', 'DELETE FROM policies.proposal_incidents', 'delete a proposal link'),
     ('aos_incident_engine', $$UPDATE aos.events SET payload = '{"x": 1}'$$, 'update an outbox event'),
     ('aos_incident_engine', 'DELETE FROM aos.events', 'delete an outbox event'),
     ('aos_proposal_engine', $$UPDATE aos.events SET payload = '{"x": 1}'$$, 'update an outbox event'),
@@ -56,7 +64,7 @@ INSERT INTO denied VALUES
     ('aos_policy_engine', $$UPDATE aos.events SET payload = '{"x": 1}'$$, 'update an outbox event'),
     ('aos_policy_engine', 'DELETE FROM aos.events', 'delete an outbox event');
 
-SELECT plan((SELECT count(*)::int FROM denied) + 4);
+SELECT plan((SELECT count(*)::int FROM denied) + 5);
 
 SELECT throws_ok(format('SELECT pg_temp.as_role(%L, %L)', role_name, sql), '42501', NULL,
                  format('%s cannot %s (42501)', role_name, what))
@@ -72,6 +80,11 @@ SELECT results_eq(
     $$,
     $$ VALUES (1, 1, 'failure', 'IncidentEngine', '{}', 1) $$,
     'every row is still there, unchanged'
+);
+SELECT results_eq(
+    'SELECT incident_id, proposal_id, linked_at = now() FROM policies.proposal_incidents',
+    $$ VALUES ('00000000-0000-0000-0000-0000000000b1'::uuid, '00000000-0000-0000-0000-0000000000c1'::uuid, TRUE) $$,
+    'the proposal link is still there, unchanged'
 );
 SELECT results_eq(
     'SELECT event, subject_id, payload FROM aos.events',

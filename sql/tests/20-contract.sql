@@ -30,6 +30,11 @@ SELECT set_eq(
         ('policies', 'prevention_records', 'policies', 'table', TRUE),
         ('policies', 'default_guardrails', 'policies', 'reference', FALSE),
         ('aos', 'events', 'platform', 'outbox', TRUE),
+        -- 0010: the incidents each proposal gathers, and the outbox's batches
+        -- and wake-up row (platform plumbing, no tenant data).
+        ('policies', 'proposal_incidents', 'policies', 'table', TRUE),
+        ('aos', 'event_ticks', 'platform', 'table', FALSE),
+        ('aos', 'event_wakeup', 'platform', 'table', FALSE),
         -- The read side (0008, sql/views): the refresh log and the BI login
         -- map belong to the platform; the tenant-filtered views (*_tenant for
         -- tenant BI logins, *_api for the api facades) to the domain of the
@@ -140,9 +145,11 @@ SELECT set_eq(
         ('prevention_records_run_fk', 'policies', 'prevention_records', '{tenant_id,run_id}',
          'activity', 'runs', '{tenant_id,run_id}'),
         ('incident_evidence_run_fk', 'incidents', 'incident_evidence', '{tenant_id,run_id}',
-         'activity', 'runs', '{tenant_id,run_id}')
+         'activity', 'runs', '{tenant_id,run_id}'),
+        ('proposal_incidents_incident_fk', 'policies', 'proposal_incidents', '{tenant_id,incident_id}',
+         'incidents', 'incidents', '{tenant_id,id}')
     $$,
-    'aos.contract_links lists the cross-domain links of SPEC 3, tenant_id first'
+    'aos.contract_links lists the cross-domain links of SPEC 3 and the proposals'' incident links, tenant_id first'
 );
 
 SELECT is_empty(
@@ -162,6 +169,8 @@ SELECT set_eq(
          'incidents', 'incidents', NULL::text[]),
         ('incident with severity high or critical', 'proposal, status pending', 'PolicyProposalEngine',
          'aos_proposal_engine', 'policies', 'policy_proposals', NULL),
+        ('incident with severity high or critical', 'link to the pending proposal of its rule (+ count)',
+         'PolicyProposalEngine', 'aos_proposal_engine', 'policies', 'proposal_incidents', NULL),
         ('proposal approved', 'rule (source = proposal)', 'PolicyEngine', 'aos_policy_engine',
          'policies', 'policy_rules', NULL),
         ('rule or guardrail violated', 'prevention record', 'PolicyEngine', 'aos_policy_engine',
@@ -169,7 +178,7 @@ SELECT set_eq(
         ('rule or guardrail violated', 'runs.policy_violation = true', 'PolicyEngine', 'aos_policy_engine',
          'activity', 'runs', '{policy_violation}')
     $$,
-    'aos.contract_effects holds the five propagation rows of SPEC 5'
+    'aos.contract_effects holds the five propagation rows of SPEC 5 and the proposals'' incident links'
 );
 
 -- Each engine role can write its effect: new rows, or exactly its columns.
@@ -235,8 +244,10 @@ SELECT set_eq(
         -- have no row-level security.
         ('api.activity_runs', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_api}'::text[]),
         ('api.activity_run', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_api}'),
+        -- The evidence facades and a proposal's detail also read the links
+        -- between proposals and incidents (0010).
         ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_api,'
-            'incidents.incidents,policies.policy_proposals,policies.prevention_records}'),
+            'incidents.incidents,policies.policy_proposals,policies.prevention_records,policies.proposal_incidents}'),
         -- incident_events goes beyond the SPEC 6.2 table: it is the timeline[]
         -- the incident_evidence shape requires, and it is the facades' own domain.
         ('api.incidents', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
@@ -244,32 +255,51 @@ SELECT set_eq(
         ('api.incident', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
             'incidents.v_incidents_o2,incidents.v_incidents_o2_api}'),
         ('api.incident_evidence', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
-            'incidents.v_incidents_o2,incidents.v_incidents_o2_api,activity.runs,policies.policy_proposals}'),
+            'incidents.v_incidents_o2,incidents.v_incidents_o2_api,activity.runs,policies.policy_proposals,'
+            'policies.proposal_incidents}'),
         ('api.policy_proposals', '{policies.policy_proposals,policies.policy_rules}'),
-        ('api.policy_proposal', '{policies.policy_proposals,policies.policy_rules,incidents.incidents,activity.runs}')
+        ('api.policy_proposal', '{policies.policy_proposals,policies.policy_rules,incidents.incidents,activity.runs,'
+            'policies.proposal_incidents}')
     ) AS v (f, tables)
     CROSS JOIN LATERAL unnest(v.tables) AS t
     $$,
     'aos.contract_facade_reads lists what each facade may read (SPEC 6.2)'
 );
 
--- A facade crosses domains only along a contract link between its domain
--- and the table it reads.
+-- A facade crosses domains only along contract links: from a table of its
+-- domain to the table it reads, or on through a table of another domain it
+-- reads already (GET /activity/runs/{id}/evidence reaches the proposal links
+-- of a run's incidents: run -> incident -> link).
 SELECT is_empty(
     $$
-    SELECT r.function_name, r.schema_name, r.table_name
-    FROM aos.contract_facade_reads AS r
-    JOIN aos.contract_facades AS f USING (function_name)
-    JOIN aos.contract_tables AS t USING (schema_name, table_name)
-    WHERE t.domain <> f.domain
-      AND NOT EXISTS (
-          SELECT FROM aos.contract_links AS l
-          JOIN aos.contract_tables AS lf ON (lf.schema_name, lf.table_name) = (l.from_schema, l.from_table)
-          JOIN aos.contract_tables AS lt ON (lt.schema_name, lt.table_name) = (l.to_schema, l.to_table)
-          WHERE ((l.from_schema, l.from_table) = (r.schema_name, r.table_name) AND lt.domain = f.domain)
-             OR ((l.to_schema, l.to_table) = (r.schema_name, r.table_name) AND lf.domain = f.domain))
+    WITH RECURSIVE reached (function_name, schema_name, table_name) AS (
+        SELECT r.function_name, r.schema_name, r.table_name
+        FROM aos.contract_facade_reads AS r
+        JOIN aos.contract_facades AS f USING (function_name)
+        JOIN aos.contract_tables AS t USING (schema_name, table_name)
+        WHERE t.domain = f.domain
+           OR EXISTS (
+               SELECT FROM aos.contract_links AS l
+               JOIN aos.contract_tables AS lf ON (lf.schema_name, lf.table_name) = (l.from_schema, l.from_table)
+               JOIN aos.contract_tables AS lt ON (lt.schema_name, lt.table_name) = (l.to_schema, l.to_table)
+               WHERE ((l.from_schema, l.from_table) = (r.schema_name, r.table_name) AND lt.domain = f.domain)
+                  OR ((l.to_schema, l.to_table) = (r.schema_name, r.table_name) AND lf.domain = f.domain))
+        UNION
+        SELECT r.function_name, r.schema_name, r.table_name
+        FROM reached AS x
+        JOIN aos.contract_facade_reads AS r ON r.function_name = x.function_name
+        JOIN aos.contract_links AS l
+            ON ((l.from_schema, l.from_table) = (r.schema_name, r.table_name)
+                AND (l.to_schema, l.to_table) = (x.schema_name, x.table_name))
+            OR ((l.to_schema, l.to_table) = (r.schema_name, r.table_name)
+                AND (l.from_schema, l.from_table) = (x.schema_name, x.table_name))
+    )
+    SELECT r.function_name, r.schema_name, r.table_name FROM aos.contract_facade_reads AS r
+    EXCEPT
+    SELECT function_name, schema_name, table_name FROM reached
     $$,
-    'every cross-domain read of a facade follows a contract link between the facade''s domain and the table'
+    'every cross-domain read of a facade follows contract links from the facade''s domain, directly or through '
+    || 'tables it reads'
 );
 
 SELECT * FROM finish();

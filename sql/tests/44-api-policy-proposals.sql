@@ -4,7 +4,9 @@
 -- by id; every filter (status, proposal_type, is_synthetic, created_after/
 -- before); bad filters and pages 22023; pagination edges; the review queue is
 -- current (base table, no refresh); the detail is the proposal plus rule,
--- triggering_incident and triggering_run; tenant isolation, P0002, 28000.
+-- triggering_incident, triggering_run and the incidents linked to it (newest
+-- first, at most 200, incidents_total counting them all); a storm is one
+-- pending proposal; tenant isolation, P0002, 28000.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -171,8 +173,9 @@ SELECT plan(
     + 5                                     -- pages concatenate
     + (SELECT count(*)::int FROM filter_cases)
     + 2                                     -- tenants
-    + 1                                     -- the queue is current
-    + 9                                     -- detail
+    + 2                                     -- the queue is current
+    + 11                                    -- detail
+    + 7                                     -- a storm's linked incidents
     + (SELECT count(*)::int FROM rejected)
 );
 
@@ -298,9 +301,13 @@ SELECT is(
 );
 
 -- ------------------------------------------------------------ the queue is current
--- Proposals are read from the base table: a new one shows at once, no refresh.
-INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at)
-VALUES ('t1', 'r-late', 'agent-a', 'failed', 'SKILL_ERROR', '2024-08-10 00:00:00+00');
+-- Proposals are read from the base table: what the engines just did shows at
+-- once, no refresh. r-late crashes: the crash proposal was rejected, so it
+-- opens a new pending one. r-late-skill fails like r-skill: it joins the
+-- pending skill proposal (one pending proposal per rule), which counts it.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at) VALUES
+    ('t1', 'r-late', 'agent-a', 'failed', 'AGENT_CRASH', '2024-08-10 00:00:00+00'),
+    ('t1', 'r-late-skill', 'agent-b', 'failed', 'SKILL_ERROR', '2024-08-10 01:00:00+00');
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
 INSERT INTO got VALUES ('current', api.policy_proposals('{"status": "pending"}', 200, 0));
@@ -310,7 +317,18 @@ SELECT is(
     (SELECT jsonb_build_object('total', v -> 'total', 'runs', jsonb_path_query_array(v, '$.items[*].triggering_run_id'))
      FROM got WHERE k = 'current'),
     '{"total": 5, "runs": ["r-late", "r-step", "r-skill", null, null]}'::jsonb,
-    'a proposal the engines just made is in the review queue at once, newest first (no refresh needed)'
+    'a proposal the engines just made is in the review queue at once, newest first (no refresh needed); '
+    'r-late-skill made none'
+);
+SELECT is(
+    (SELECT jsonb_build_object(
+                'counts', jsonb_path_query_array(v, '$.items[*].incident_count'),
+                'skill_seen_now', (v #>> '{items,2,last_seen_at}')::timestamptz = now(),
+                'step_seen', (v #>> '{items,1,last_seen_at}')::timestamptz = (v #>> '{items,1,created_at}')::timestamptz)
+     FROM got WHERE k = 'current'),
+    '{"counts": [1, 1, 2, 1, 1], "skill_seen_now": true, "step_seen": false}'::jsonb,
+    'items carry incident_count and last_seen_at: the skill proposal counts r-skill and r-late-skill and was last '
+    'seen now (when r-late-skill''s incident was detected)'
 );
 
 -- ------------------------------------------------------------ detail
@@ -319,11 +337,14 @@ SELECT is(
     (SELECT array_agg(c ORDER BY c) FROM (
         SELECT attname::text FROM pg_attribute
         WHERE attrelid = 'policies.policy_proposals'::regclass AND attnum > 0 AND NOT attisdropped
-        UNION ALL VALUES ('rule'), ('triggering_incident'), ('triggering_run')) AS a (c)),
-    'the detail is every column of the proposal plus rule, triggering_incident and triggering_run'
+        UNION ALL VALUES ('rule'), ('triggering_incident'), ('triggering_run'), ('incidents'),
+                         ('incidents_total')) AS a (c)),
+    'the detail is every column of the proposal (incident_count and last_seen_at among them) plus rule, '
+    'triggering_incident, triggering_run, incidents and incidents_total'
 );
 SELECT is(
-    (SELECT v - 'rule' - 'triggering_incident' - 'triggering_run' FROM got WHERE k = 'proposal timeout'),
+    (SELECT v - 'rule' - 'triggering_incident' - 'triggering_run' - 'incidents' - 'incidents_total'
+     FROM got WHERE k = 'proposal timeout'),
     pg_temp.proposal_json('timeout'),
     'the detail holds the proposal row as it is in policies.policy_proposals'
 );
@@ -351,6 +372,25 @@ SELECT is(
     'the triggers are t1''s (t2 has a run and an incident for r-timeout too)'
 );
 SELECT is(
+    (SELECT pg_temp.keys(v #> '{incidents,0}') FROM got WHERE k = 'proposal timeout'),
+    ARRAY['created_at', 'error_code', 'incident_id', 'lifecycle_state', 'linked_at', 'severity', 'source_run_id'],
+    'a linked incident is {incident_id, source_run_id, severity, lifecycle_state, error_code, created_at, linked_at}'
+);
+SELECT is(
+    (SELECT jsonb_build_object('incidents', v -> 'incidents', 'total', v -> 'incidents_total',
+                               'count', v -> 'incident_count')
+     FROM got WHERE k = 'proposal timeout'),
+    (SELECT jsonb_build_object(
+                'incidents', jsonb_build_array(jsonb_build_object(
+                    'incident_id', i.id, 'source_run_id', 'r-timeout', 'severity', 'high', 'lifecycle_state', 'active',
+                    'error_code', 'EXECUTION_TIMEOUT', 'created_at', i.created_at, 'linked_at', l.linked_at)),
+                'total', 1, 'count', 1)
+     FROM incidents.incidents AS i
+     JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+     WHERE i.tenant_id = 't1' AND i.source_run_id = 'r-timeout'),
+    'incidents of a proposal made by one failure: its triggering incident, linked to it; incidents_total 1'
+);
+SELECT is(
     (SELECT jsonb_build_object('status', v -> 'status', 'reviewed_by', v -> 'reviewed_by', 'rule', v -> 'rule',
                                'run', v #>> '{triggering_run,run_id}')
      FROM got WHERE k = 'proposal crash'),
@@ -359,10 +399,12 @@ SELECT is(
 );
 SELECT is(
     (SELECT jsonb_build_object('rule', v -> 'rule', 'triggering_incident', v -> 'triggering_incident',
-                               'triggering_run', v -> 'triggering_run', 'type', v -> 'proposal_type')
+                               'triggering_run', v -> 'triggering_run', 'type', v -> 'proposal_type',
+                               'incidents', v -> 'incidents', 'incidents_total', v -> 'incidents_total')
      FROM got WHERE k = 'proposal cost'),
-    '{"rule": null, "triggering_incident": null, "triggering_run": null, "type": "cost_cap_policy"}'::jsonb,
-    'a proposal with no trigger: triggering_incident and triggering_run null'
+    '{"rule": null, "triggering_incident": null, "triggering_run": null, "type": "cost_cap_policy", "incidents": [],
+      "incidents_total": 0}'::jsonb,
+    'a proposal with no trigger: triggering_incident and triggering_run null, no linked incident (an empty array)'
 );
 
 -- Current: approving the step proposal shows its rule in the detail at once.
@@ -380,6 +422,103 @@ SELECT is(
      FROM got WHERE k = 'proposal step approved'),
     jsonb_build_object('status', 'approved', 'rule', current_setting('test.step_rule_id'), 'source', 'proposal'),
     'the detail is current: an approval shows with its rule at once'
+);
+
+-- ------------------------------------------------------------ a storm's linked incidents
+-- 205 SKILL_ERROR failures of t1 in one statement join the pending skill
+-- proposal (r-skill and r-late-skill already linked: 207 links). Their
+-- incidents get known detection times, two by two (ties), and links made in
+-- the reverse order, so the list's order can only come from the incidents.
+-- t2 has its own storm of the same rule, three failures.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at)
+SELECT 't1', 'r-storm-' || i, 'agent-s', 'failed', 'SKILL_ERROR', '2024-08-20 00:00:00+00'::timestamptz + i * INTERVAL '1 minute'
+FROM generate_series(1, 205) AS i
+UNION ALL
+SELECT 't2', 'r-storm-' || i, 'agent-z', 'failed', 'SKILL_ERROR', '2024-08-20 00:00:00+00'::timestamptz + i * INTERVAL '1 minute'
+FROM generate_series(1, 3) AS i;
+UPDATE incidents.incidents SET created_at = '2024-08-20 00:00:00+00'::timestamptz
+                                            + (substr(source_run_id, 9)::integer / 2) * INTERVAL '1 minute'
+WHERE source_run_id LIKE 'r-storm-%';
+UPDATE incidents.incidents SET created_at = '2024-08-01 04:00:00+00' WHERE tenant_id = 't1' AND source_run_id = 'r-skill';
+UPDATE incidents.incidents SET created_at = '2024-08-10 01:00:00+00'
+WHERE tenant_id = 't1' AND source_run_id = 'r-late-skill';
+UPDATE policies.proposal_incidents AS l SET linked_at = '2024-09-01 00:00:00+00'::timestamptz - (i.created_at - '2024-08-01')
+FROM incidents.incidents AS i
+WHERE i.tenant_id = l.tenant_id AND i.id = l.incident_id;
+
+SET LOCAL ROLE aos_api;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+INSERT INTO got VALUES
+    ('storm', api.policy_proposal((SELECT id FROM names WHERE name = 'skill'))),
+    ('storm queue', api.policy_proposals('{"status": "pending"}', 200, 0));
+SELECT set_config('aos.tenant_id', 't2', TRUE);
+INSERT INTO got SELECT 't2 storm', api.policy_proposal(p.id) FROM policies.policy_proposals AS p
+WHERE p.proposed_rule #>> '{conditions,error_codes,0}' = 'SKILL_ERROR';
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+
+SELECT is(
+    (SELECT jsonb_build_object('listed', jsonb_array_length(v -> 'incidents'), 'total', v -> 'incidents_total',
+                               'count', v -> 'incident_count')
+     FROM got WHERE k = 'storm'),
+    '{"listed": 200, "total": 207, "count": 207}'::jsonb,
+    'a proposal with 207 linked incidents lists 200 (the cap); incidents_total and incident_count count all 207'
+);
+SELECT is(
+    (SELECT v -> 'incidents' FROM got WHERE k = 'storm'),
+    (SELECT jsonb_agg(jsonb_build_object(
+                'incident_id', x.id, 'source_run_id', x.source_run_id, 'severity', x.severity,
+                'lifecycle_state', x.lifecycle_state, 'error_code', x.error_code, 'created_at', x.created_at,
+                'linked_at', x.linked_at) ORDER BY x.created_at DESC, x.id DESC)
+     FROM (SELECT i.*, l.linked_at FROM policies.proposal_incidents AS l
+           JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
+           WHERE l.tenant_id = 't1' AND l.proposal_id = (SELECT id FROM names WHERE name = 'skill')
+           ORDER BY i.created_at DESC, i.id DESC LIMIT 200) AS x),
+    'incidents are the 200 newest linked incidents, newest first, each with its row''s figures and its link''s time'
+);
+SELECT set_eq(
+    $$SELECT e ->> 'source_run_id' FROM got, jsonb_array_elements(v -> 'incidents') AS e WHERE k = 'storm'$$,
+    $$SELECT 'r-storm-' || i FROM generate_series(6, 205) AS i$$,
+    'the listed incidents are those of r-storm-6 .. r-storm-205: the five oldest of the storm, r-late-skill and '
+    'r-skill are counted but not listed'
+);
+SELECT is(
+    (SELECT count(*)::int FROM got, jsonb_array_elements(v -> 'incidents') WITH ORDINALITY AS a (e, n)
+     JOIN jsonb_array_elements(v -> 'incidents') WITH ORDINALITY AS b (e, n) ON b.n = a.n + 1
+     WHERE k = 'storm'
+       AND NOT ((a.e ->> 'created_at')::timestamptz > (b.e ->> 'created_at')::timestamptz
+                OR ((a.e ->> 'created_at')::timestamptz = (b.e ->> 'created_at')::timestamptz
+                    AND (a.e ->> 'incident_id')::uuid > (b.e ->> 'incident_id')::uuid))),
+    0,
+    'ordered by the incident''s created_at descending, ties by incident_id descending (not by linked_at, which runs '
+    'the other way)'
+);
+SELECT is_empty(
+    $$SELECT FROM got, jsonb_array_elements(v -> 'incidents') AS e
+      JOIN incidents.incidents AS i ON i.id = (e ->> 'incident_id')::uuid
+      WHERE k = 'storm' AND i.tenant_id <> 't1'$$,
+    't1''s proposal lists no incident of t2, whose storm has the same rule and the same run_ids'
+);
+SELECT is(
+    (SELECT jsonb_build_object(
+                'tenant', v -> 'tenant_id', 'total', v -> 'incidents_total', 'count', v -> 'incident_count',
+                'runs', (SELECT jsonb_agg(e ->> 'source_run_id' ORDER BY e ->> 'source_run_id')
+                         FROM jsonb_array_elements(v -> 'incidents') AS e),
+                'incident_tenants', (SELECT count(*) FROM jsonb_array_elements(v -> 'incidents') AS e
+                                     JOIN incidents.incidents AS i ON i.id = (e ->> 'incident_id')::uuid
+                                     WHERE i.tenant_id = 't2'))
+     FROM got WHERE k = 't2 storm'),
+    '{"tenant": "t2", "total": 3, "count": 3, "runs": ["r-storm-1", "r-storm-2", "r-storm-3"],
+      "incident_tenants": 3}'::jsonb,
+    't2 sees its own storm''s proposal with its three incidents only'
+);
+SELECT is(
+    (SELECT jsonb_build_object('total', v -> 'total',
+                               'skill', jsonb_path_query_array(v, '$.items[*] ? (@.proposal_type == "failure_pattern_policy").incident_count'))
+     FROM got WHERE k = 'storm queue'),
+    '{"total": 4, "skill": [207]}'::jsonb,
+    'the storm added no proposal to the review queue (the four pending since the step approval): one pending skill '
+    'proposal, counting 207 incidents'
 );
 
 -- ------------------------------------------------------------ rejected calls

@@ -36,6 +36,11 @@ INSERT INTO rejected (sql, description) VALUES
     ($$INSERT INTO incidents.incident_events (tenant_id, incident_id, event_type, actor)
        VALUES ('t1', gen_random_uuid(), 'acknowledged', 'api')$$, 'aos_api cannot append to the timeline'),
     ($$UPDATE policies.policy_proposals SET status = 'approved'$$, 'aos_api cannot approve by UPDATE'),
+    ($$UPDATE policies.policy_proposals SET incident_count = incident_count + 1$$,
+     'aos_api cannot change a proposal''s incident_count'),
+    ($$INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id)
+       VALUES ('t1', gen_random_uuid(), gen_random_uuid())$$, 'aos_api cannot link an incident to a proposal'),
+    ($$DELETE FROM policies.proposal_incidents$$, 'aos_api cannot unlink incidents from their proposal'),
     ($$DELETE FROM policies.prevention_records$$, 'aos_api cannot delete prevention records'),
     ($$INSERT INTO aos.events (event, tenant_id, subject_id) VALUES ('run_failed', 't1', 'r')$$,
      'aos_api cannot write the outbox'),
