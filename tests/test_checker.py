@@ -18,6 +18,9 @@ import psycopg
 import pytest
 from conftest import REPO_ROOT, CliResult, assert_one_error_line, free_port
 
+from aosdb.check.contract import contract_from_database, contract_from_tree
+from aosdb.check.tree import SourceTree
+
 FIXTURES = Path(__file__).parent / "fixtures" / "checker"
 EXPECT = re.compile(r"expect: (XD-00\d)")
 LINE = re.compile(r"^(?P<file>\S+):(?P<line>\d+): (?P<rule>XD-00[1-4]) (?P<severity>ERROR|WARNING): (?P<message>.+)$")
@@ -95,6 +98,35 @@ def test_project_passes_with_its_database(invoke, migrated_dsn: str) -> None:
     assert "catalog of" in result.stdout, str(result)
 
 
+@pytest.mark.parametrize("origin", ["sql/migrations", "the database"])
+def test_contract_knows_the_proposal_links(origin: str, request: pytest.FixtureRequest) -> None:
+    """The contract rows 0010 adds are read in both modes, and they say who may write the links:
+    the PolicyProposalEngine (domain policies) and no other domain or role."""
+    if origin == "sql/migrations":
+        contract = contract_from_tree(SourceTree.load(REPO_ROOT))
+    else:
+        with psycopg.connect(request.getfixturevalue("migrated_dsn")) as conn:
+            contract = contract_from_database(conn)
+    assert contract.origin == origin
+    links = ("policies", "proposal_incidents")
+    assert contract.table_domain(*links) == "policies"
+    for platform in (("aos", "event_ticks"), ("aos", "event_wakeup")):
+        assert contract.table_domain(*platform) == "platform", platform
+    [link] = [row for row in contract.links if row.name == "proposal_incidents_incident_fk"]
+    assert (link.from_schema, link.from_table, link.from_columns, link.to_schema, link.to_table,
+            link.to_columns) == (*links, ("tenant_id", "incident_id"), "incidents", "incidents", ("tenant_id", "id"))
+    assert contract.domain_may_write("policies", *links, "INSERT", None)
+    assert not contract.domain_may_write("incidents", *links, "INSERT", None)
+    assert contract.role_may_hold("aos_proposal_engine", *links, "INSERT", None)
+    for role in ("aos_incident_engine", "aos_worker", "aos_api", "aos_operator"):
+        assert not contract.role_may_hold(role, *links, "INSERT", None), role
+    assert {k for k in contract.grants if (k[1], k[2]) == links} == {
+        ("aos_proposal_engine", *links, "SELECT", None), ("aos_proposal_engine", *links, "INSERT", None),
+        ("aos_api", *links, "SELECT", None)}
+    readers = {name for name, reads in contract.facade_reads.items() if links in reads}
+    assert readers == {"api.policy_proposal", "api.incident_evidence", "api.activity_run_evidence"}
+
+
 def test_text_output_is_file_line_rule_severity_message(invoke, tmp_path: Path) -> None:
     root = tree_with(tmp_path, "incidents_inserts_rules")
     result = invoke("check", str(root))
@@ -132,6 +164,10 @@ SOURCE_CASES = [
     "facade_writes",
     # (d) a facade reading a table outside its contract rows
     "facade_reads_outside",
+    # the proposal detail may read policies.proposal_incidents (its contract row), the proposals list may not
+    "facade_reads_proposal_links",
+    # the links are the PolicyProposalEngine's: the IncidentEngine may not write them
+    "incidents_links_proposals",
     # (h) runs.policy_violation is the PolicyEngine's; runs.status is not (flag_run passes, halt_run fails)
     "policy_violation_only",
     # (f) a stray write grant in a migration
@@ -154,14 +190,19 @@ def test_each_violation_is_reported_at_its_line(invoke, tmp_path: Path, case: st
     assert result.returncode == 1, str(result)
 
 
-def test_dropped_foreign_key_is_reported_at_its_contract_row(invoke, tmp_path: Path) -> None:
-    """(e), source: a migration drops incidents_source_run_fk; the finding points at the link's row."""
-    root = tree_with(tmp_path, "dropped_foreign_key")
-    contract = Path("sql/migrations/0006_contract.sql")
-    expected = {(str(contract), line_of(root / contract, "('incidents_source_run_fk',"), "XD-002")}
+@pytest.mark.parametrize(("case", "contract", "link"), [
+    ("dropped_foreign_key", "0006_contract.sql", "incidents_source_run_fk"),
+    ("dropped_proposal_link", "0010_engines_at_scale.sql", "proposal_incidents_incident_fk"),
+])
+def test_dropped_foreign_key_is_reported_at_its_contract_row(invoke, tmp_path: Path, case: str, contract: str,
+                                                             link: str) -> None:
+    """(e), source: a migration drops a link's foreign key; the finding points at the link's row."""
+    root = tree_with(tmp_path, case)
+    where = Path("sql/migrations") / contract
+    expected = {(str(where), line_of(root / where, f"('{link}',"), "XD-002")}
     result, findings = check_json(invoke, str(root))
     assert found(findings, root) == expected, str(result)
-    assert "incidents_source_run_fk" in findings[0]["message"], str(result)
+    assert link in findings[0]["message"], str(result)
     assert result.returncode == 1, str(result)
 
 
@@ -202,12 +243,16 @@ def _break(dsn: str, statement: str) -> None:
         conn.execute(statement)
 
 
-def test_dropped_foreign_key_in_the_catalog(invoke, migrated_dsn: str) -> None:
+@pytest.mark.parametrize(("table", "link"), [
+    ("incidents.incidents", "incidents_source_run_fk"),
+    ("policies.proposal_incidents", "proposal_incidents_incident_fk"),
+])
+def test_dropped_foreign_key_in_the_catalog(invoke, migrated_dsn: str, table: str, link: str) -> None:
     """(e): the tree is fine, the database lost the link."""
-    _break(migrated_dsn, "ALTER TABLE incidents.incidents DROP CONSTRAINT incidents_source_run_fk")
+    _break(migrated_dsn, f"ALTER TABLE {table} DROP CONSTRAINT {link}")
     result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
-    assert found(findings, None) == {("db:incidents.incidents", 0, "XD-002")}, str(result)
-    assert "incidents_source_run_fk" in findings[0]["message"], str(result)
+    assert found(findings, None) == {(f"db:{table}", 0, "XD-002")}, str(result)
+    assert link in findings[0]["message"], str(result)
     assert result.returncode == 1, str(result)
 
 
@@ -217,6 +262,16 @@ def test_stray_grant_in_the_catalog(invoke, migrated_dsn: str) -> None:
     result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
     assert found(findings, None) == {("db:policies.policy_rules", 0, "XD-004")}, str(result)
     assert "aos_worker" in findings[0]["message"], str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_link_write_grant_outside_the_proposal_engine_in_the_catalog(invoke, migrated_dsn: str) -> None:
+    """Writing the proposal links is the PolicyProposalEngine's grant: the IncidentEngine may not hold it."""
+    _break(migrated_dsn, "GRANT INSERT ON policies.proposal_incidents TO aos_incident_engine")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert found(findings, None) == {("db:policies.proposal_incidents", 0, "XD-004")}, str(result)
+    assert "aos_incident_engine" in findings[0]["message"], str(result)
+    assert "policies.proposal_incidents belongs to policies" in findings[0]["message"], str(result)
     assert result.returncode == 1, str(result)
 
 

@@ -1,8 +1,10 @@
 """`aosdb demo`: the guided tour `make run` ends with.
 
 Runs the shipped scenarios with --keep, shows the propagation chain they left
-behind (run -> incident -> proposal -> rule -> prevention record), refreshes
-the analytics views and prints one incident's evidence through the api facade.
+behind (run -> incident -> proposal -> rule -> prevention record; the proposal
+is the one the incident is linked to, so a storm's runs show its one proposal
+and its count), refreshes the analytics views and prints one incident's
+evidence through the api facade.
 Re-runnable: it first removes what an earlier demo left in the scenarios' tenants.
 """
 
@@ -20,7 +22,7 @@ from aosdb.refresh import refresh_once
 
 # Children before parents, so foreign keys never stand in the way.
 _DEMO_TABLES = (
-    "policies.prevention_records", "policies.policy_rules", "policies.policy_proposals",
+    "policies.prevention_records", "policies.policy_rules", "policies.proposal_incidents", "policies.policy_proposals",
     "incidents.incident_evidence", "incidents.incident_events", "incidents.incidents",
     "activity.aos_trace_steps", "activity.aos_traces", "activity.runs", "aos.events",
 )
@@ -29,7 +31,9 @@ _ROWS_PER_TENANT = 4
 _CHAIN = """
 SELECT r.tenant_id, r.run_id, r.status,
        coalesce(i.severity || ' ' || i.lifecycle_state, '-') AS incident,
-       coalesce(p.status || ' ' || p.proposal_type, '-') AS proposal,
+       coalesce(p.status || ' ' || p.proposal_type
+                || CASE WHEN p.incident_count > 1 THEN format(' (%%s incidents)', p.incident_count) ELSE '' END,
+                '-') AS proposal,
        coalesce(ru.rule_type || ' ' || ru.enforcement, '-') AS rule,
        coalesce((SELECT string_agg(pr.outcome || ' (' || coalesce(pr.guardrail_id, 'rule') || ')', ', '
                                    ORDER BY pr.outcome, pr.guardrail_id)
@@ -39,7 +43,9 @@ SELECT r.tenant_id, r.run_id, r.status,
        count(*) OVER (PARTITION BY r.tenant_id) AS of_n
 FROM activity.runs AS r
 LEFT JOIN incidents.incidents AS i ON i.tenant_id = r.tenant_id AND i.source_run_id = r.run_id
-LEFT JOIN policies.policy_proposals AS p ON p.tenant_id = r.tenant_id AND p.triggering_run_id = r.run_id
+-- The proposal the run's incident is linked to: a storm's incidents share one.
+LEFT JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+LEFT JOIN policies.policy_proposals AS p ON p.tenant_id = l.tenant_id AND p.id = l.proposal_id
 LEFT JOIN policies.policy_rules AS ru ON ru.tenant_id = p.tenant_id AND ru.source_proposal_id = p.id
 WHERE r.tenant_id = ANY(%s)
 ORDER BY r.tenant_id, r.created_at, r.run_id
@@ -100,7 +106,7 @@ def run_demo(dsn: str, emit: Callable[[str], None]) -> int:
         emit("== 4. One incident's evidence, as a UI reads it: api.incident_evidence() as aos_api")
         picked = conn.execute(
             """SELECT i.tenant_id, i.id FROM incidents.incidents AS i
-               JOIN policies.policy_proposals AS p ON p.tenant_id = i.tenant_id AND p.triggering_incident_id = i.id
+               JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
                WHERE i.tenant_id = ANY(%s)
                ORDER BY i.error_code = 'EXECUTION_TIMEOUT' DESC, i.tenant_id, i.created_at LIMIT 1""",
             (tenants,),

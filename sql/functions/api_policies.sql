@@ -70,6 +70,9 @@ COMMENT ON FUNCTION api.policy_proposals(jsonb, integer, integer) IS
 CREATE OR REPLACE FUNCTION api.policy_proposal(p_proposal_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- Plan each call for its proposal: one has a single link, a storm's thousands. A generic plan
+-- assumes an average proposal and may scan every incident of the tenant to join a few links.
+SET plan_cache_mode = force_custom_plan
 AS $fn$
 DECLARE
     v_tenant text := aos.current_tenant();
@@ -87,19 +90,19 @@ BEGIN
                                 WHERE i.tenant_id = v_tenant AND i.id = v_proposal.triggering_incident_id),
         'triggering_run', (SELECT to_jsonb(r) FROM activity.runs AS r
                            WHERE r.tenant_id = v_tenant AND r.run_id = v_proposal.triggering_run_id),
-        -- The links of this proposal (proposal_incidents_proposal_idx), each joined to its incident
-        -- by primary key; newest incident first, ties by id.
+        -- The newest links of this proposal, read backwards from proposal_incidents_proposal_idx
+        -- (200 index entries, however big the storm), each joined to its incident by primary key.
         'incidents', (
             SELECT coalesce(jsonb_agg(jsonb_build_object(
                        'incident_id', x.id, 'source_run_id', x.source_run_id, 'severity', x.severity,
                        'lifecycle_state', x.lifecycle_state, 'error_code', x.error_code, 'created_at', x.created_at,
-                       'linked_at', x.linked_at) ORDER BY x.created_at DESC, x.id DESC), '[]')
+                       'linked_at', x.linked_at) ORDER BY x.linked_at DESC, x.id DESC), '[]')
             FROM (
                 SELECT i.id, i.source_run_id, i.severity, i.lifecycle_state, i.error_code, i.created_at, l.linked_at
                 FROM policies.proposal_incidents AS l
                 INNER JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
                 WHERE l.tenant_id = v_tenant AND l.proposal_id = p_proposal_id
-                ORDER BY i.created_at DESC, i.id DESC
+                ORDER BY l.linked_at DESC, l.incident_id DESC
                 LIMIT 200
             ) AS x
         ),
@@ -110,7 +113,7 @@ END
 $fn$;
 COMMENT ON FUNCTION api.policy_proposal(uuid) IS
     'GET /policy-proposals/{id}: the proposal (with incident_count and last_seen_at) plus rule (when approved), '
-    'triggering_incident, triggering_run, incidents[] (the linked incidents, newest first, at most 200, each '
+    'triggering_incident, triggering_run, incidents[] (the linked incidents, newest link first, at most 200, each '
     '{incident_id, source_run_id, severity, lifecycle_state, error_code, created_at, linked_at}) and incidents_total '
     '(every link). Errors: P0002 no such proposal in the caller''s tenant, 28000 no tenant set.';
 

@@ -15,6 +15,9 @@ DELETE FROM aos.contract_grants
 WHERE (schema_name, table_name) = ('policies', 'proposal_incidents');
 DELETE FROM aos.contract_links
 WHERE link_name = 'proposal_incidents_incident_fk';
+UPDATE aos.contract_roles
+SET description = 'Owns the PolicyProposalEngine functions; writes only policy_proposals.'
+WHERE role_name = 'aos_proposal_engine';
 DELETE FROM aos.contract_tables
 WHERE (schema_name, table_name) IN (('policies', 'proposal_incidents'), ('aos', 'event_ticks'), ('aos', 'event_wakeup'));
 

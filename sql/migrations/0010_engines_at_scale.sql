@@ -256,6 +256,10 @@ INSERT INTO aos.contract_grants (role_name, schema_name, table_name, privilege, 
 ('aos_proposal_engine', 'policies', 'proposal_incidents', 'INSERT', NULL),
 ('aos_api', 'policies', 'proposal_incidents', 'SELECT', NULL);
 
+UPDATE aos.contract_roles
+SET description = 'Owns the PolicyProposalEngine functions; writes only policy_proposals and proposal_incidents.'
+WHERE role_name = 'aos_proposal_engine';
+
 INSERT INTO aos.contract_effects (
     cause, effect, engine, engine_role, effect_schema, effect_table, effect_columns
 ) VALUES

@@ -428,7 +428,7 @@ SELECT is(
 -- 205 SKILL_ERROR failures of t1 in one statement join the pending skill
 -- proposal (r-skill and r-late-skill already linked: 207 links). Their
 -- incidents get known detection times, two by two (ties), and links made in
--- the reverse order, so the list's order can only come from the incidents.
+-- the reverse order, so the list's order can only come from the links.
 -- t2 has its own storm of the same rule, three failures.
 INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, created_at)
 SELECT 't1', 'r-storm-' || i, 'agent-s', 'failed', 'SKILL_ERROR', '2024-08-20 00:00:00+00'::timestamptz + i * INTERVAL '1 minute'
@@ -469,29 +469,30 @@ SELECT is(
     (SELECT jsonb_agg(jsonb_build_object(
                 'incident_id', x.id, 'source_run_id', x.source_run_id, 'severity', x.severity,
                 'lifecycle_state', x.lifecycle_state, 'error_code', x.error_code, 'created_at', x.created_at,
-                'linked_at', x.linked_at) ORDER BY x.created_at DESC, x.id DESC)
+                'linked_at', x.linked_at) ORDER BY x.linked_at DESC, x.id DESC)
      FROM (SELECT i.*, l.linked_at FROM policies.proposal_incidents AS l
            JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
            WHERE l.tenant_id = 't1' AND l.proposal_id = (SELECT id FROM names WHERE name = 'skill')
-           ORDER BY i.created_at DESC, i.id DESC LIMIT 200) AS x),
-    'incidents are the 200 newest linked incidents, newest first, each with its row''s figures and its link''s time'
+           ORDER BY l.linked_at DESC, i.id DESC LIMIT 200) AS x),
+    'incidents are the incidents of the 200 newest links, newest link first, each with its row''s figures and its '
+    'link''s time'
 );
 SELECT set_eq(
     $$SELECT e ->> 'source_run_id' FROM got, jsonb_array_elements(v -> 'incidents') AS e WHERE k = 'storm'$$,
-    $$SELECT 'r-storm-' || i FROM generate_series(6, 205) AS i$$,
-    'the listed incidents are those of r-storm-6 .. r-storm-205: the five oldest of the storm, r-late-skill and '
-    'r-skill are counted but not listed'
+    $$SELECT 'r-storm-' || i FROM generate_series(1, 198) AS i UNION ALL VALUES ('r-skill'), ('r-late-skill')$$,
+    'the listed incidents are those of the newest links: r-skill, r-late-skill and r-storm-1 .. r-storm-198; the '
+    'seven links made first (r-storm-199 .. r-storm-205) are counted but not listed'
 );
 SELECT is(
     (SELECT count(*)::int FROM got, jsonb_array_elements(v -> 'incidents') WITH ORDINALITY AS a (e, n)
      JOIN jsonb_array_elements(v -> 'incidents') WITH ORDINALITY AS b (e, n) ON b.n = a.n + 1
      WHERE k = 'storm'
-       AND NOT ((a.e ->> 'created_at')::timestamptz > (b.e ->> 'created_at')::timestamptz
-                OR ((a.e ->> 'created_at')::timestamptz = (b.e ->> 'created_at')::timestamptz
+       AND NOT ((a.e ->> 'linked_at')::timestamptz > (b.e ->> 'linked_at')::timestamptz
+                OR ((a.e ->> 'linked_at')::timestamptz = (b.e ->> 'linked_at')::timestamptz
                     AND (a.e ->> 'incident_id')::uuid > (b.e ->> 'incident_id')::uuid))),
     0,
-    'ordered by the incident''s created_at descending, ties by incident_id descending (not by linked_at, which runs '
-    'the other way)'
+    'ordered by the link''s linked_at descending, ties by incident_id descending (not by the incident''s '
+    'created_at, which runs the other way)'
 );
 SELECT is_empty(
     $$SELECT FROM got, jsonb_array_elements(v -> 'incidents') AS e

@@ -8,7 +8,10 @@
 -- Each has two tenant-filtered views: *_tenant, a security barrier for the
 -- tenant BI logins, and *_api, a plain view the planner merges into the api
 -- facades' queries, so that a first page of a tenant with thousands of rows
--- is an ordered index scan (no sort of the tenant's rows).
+-- is an ordered index scan (no sort of the tenant's rows). The facades that
+-- read the links of policies.proposal_incidents read them through its indexes
+-- too: a proposal's incidents through proposal_incidents_proposal_idx, an
+-- incident's proposal through the primary key.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -174,6 +177,9 @@ SELECT plan(
     + 2         -- match their definition
     + 8         -- stale until refreshed; REFRESH CONCURRENTLY
     + 2 * 3     -- per view: a large tenant's first page is an ordered index scan, without a sort, and right
+    + 2 * 2     -- linked incidents and an incident's proposal: through their indexes, no sequential scan
+    + 1         -- api.policy_proposal plans each call
+    + 1         -- a storm's proposal lists its newest 200 incidents
 );
 
 -- ------------------------------------------------------------ per view
@@ -477,6 +483,99 @@ SELECT is(
     ARRAY(SELECT format('incident big-%s', g) FROM generate_series(5000, 1, -1) AS g WHERE g % 4 = 3 LIMIT 50)
     || (SELECT count(*)::text FROM generate_series(1, 5000) AS g WHERE g % 4 = 3),
     'api.incidents({"severity": "critical"}) of t-big: its 50 newest critical incidents of 1250, newest first'
+);
+SELECT set_config('aos.tenant_id', '', TRUE);
+RESET ROLE;
+
+-- ------------------------------------------------------------ links of a proposal
+-- t-big also has 1000 proposals (inserted by hand, no incident of their own):
+-- "cap 1" is linked to 20 of its incidents, "cap 2" to 3000 (a storm).
+INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule, created_at)
+SELECT 't-big', format('cap %s', g), 'cost_cap_policy',
+       jsonb_build_object('rule_type', 'max_value', 'conditions', jsonb_build_object('metric', 'input_tokens', 'max', g),
+                          'enforcement', 'warn'),
+       '2024-06-01 00:00:00+00'::timestamptz + g * INTERVAL '1 minute'
+FROM generate_series(1, 1000) AS g;
+-- Each link made when its incident was detected, as the engine makes them.
+INSERT INTO policies.proposal_incidents (tenant_id, incident_id, proposal_id, linked_at)
+SELECT 't-big', i.id, p.id, i.created_at
+FROM (SELECT x.id, x.created_at, row_number() OVER (ORDER BY x.created_at) AS n FROM incidents.incidents AS x
+      WHERE x.tenant_id = 't-big') AS i
+JOIN policies.policy_proposals AS p
+  ON p.tenant_id = 't-big' AND p.proposal_name = CASE WHEN i.n <= 20 THEN 'cap 1' ELSE 'cap 2' END
+WHERE i.n <= 3020;
+ANALYZE incidents.incidents;
+ANALYZE policies.policy_proposals;
+ANALYZE policies.proposal_incidents;
+
+-- The index names and the sequential scans of a plan.
+CREATE FUNCTION pg_temp.indexes(p_plan jsonb) RETURNS text[]
+LANGUAGE sql AS $fn$
+    SELECT coalesce(array_agg(DISTINCT n.node ->> 'Index Name' ORDER BY n.node ->> 'Index Name'), '{}')
+    FROM pg_temp.plan_nodes(p_plan) AS n WHERE n.node ? 'Index Name'
+$fn$;
+CREATE FUNCTION pg_temp.seq_scans(p_plan jsonb) RETURNS text[]
+LANGUAGE sql AS $fn$
+    SELECT coalesce(array_agg(n.node ->> 'Relation Name' ORDER BY n.node ->> 'Relation Name'), '{}')
+    FROM pg_temp.plan_nodes(p_plan) AS n WHERE n.node ->> 'Node Type' = 'Seq Scan'
+$fn$;
+
+-- The facades' statements, with the values a call binds (api.policy_proposal
+-- plans each call for its proposal).
+CREATE TEMP TABLE link_reads (n integer, indexes text[], sql text, description text) ON COMMIT DROP;
+INSERT INTO link_reads
+SELECT 1, '{incidents_pkey,proposal_incidents_proposal_idx}'::text[],
+       format($$SELECT i.id, i.source_run_id, i.severity, i.lifecycle_state, i.error_code, i.created_at, l.linked_at
+                FROM policies.proposal_incidents AS l
+                INNER JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
+                WHERE l.tenant_id = 't-big' AND l.proposal_id = %L
+                ORDER BY l.linked_at DESC, l.incident_id DESC
+                LIMIT 200$$, p.id),
+       'api.policy_proposal''s incidents of a proposal with 20 links, among t-big''s 5000 incidents'
+FROM policies.policy_proposals AS p WHERE p.tenant_id = 't-big' AND p.proposal_name = 'cap 1'
+UNION ALL
+(SELECT 2, '{policy_proposals_pkey,proposal_incidents_pkey}'::text[],
+       format($$SELECT to_jsonb(p)
+                FROM policies.proposal_incidents AS l
+                INNER JOIN policies.policy_proposals AS p ON p.tenant_id = l.tenant_id AND p.id = l.proposal_id
+                WHERE l.tenant_id = 't-big' AND l.incident_id = %L$$, l.incident_id),
+       'api.incident_evidence''s proposal of an incident of the storm, among t-big''s 1000 proposals'
+FROM policies.proposal_incidents AS l
+JOIN policies.policy_proposals AS p ON p.tenant_id = l.tenant_id AND p.id = l.proposal_id
+WHERE l.tenant_id = 't-big' AND p.proposal_name = 'cap 2'
+LIMIT 1);
+
+SELECT is(
+    pg_temp.indexes(pg_temp.api_plan(sql)),
+    indexes,
+    format('%s reads through %s', description, array_to_string(indexes, ' and '))
+)
+FROM link_reads ORDER BY n;
+SELECT is(
+    pg_temp.seq_scans(pg_temp.api_plan(sql)),
+    '{}'::text[],
+    format('%s scans no table sequentially', description)
+)
+FROM link_reads ORDER BY n;
+-- A generic plan would assume an average proposal: at a storm's scale it joins a
+-- few links by scanning every incident of the tenant.
+SELECT ok(
+    'plan_cache_mode=force_custom_plan' = ANY (p.proconfig),
+    'api.policy_proposal plans each call for its proposal (plan_cache_mode = force_custom_plan)'
+)
+FROM pg_proc AS p WHERE p.oid = 'api.policy_proposal(uuid)'::regprocedure;
+
+SET LOCAL ROLE aos_api;
+SELECT set_config('aos.tenant_id', 't-big', TRUE);
+SELECT is(
+    (SELECT jsonb_build_object('total', d -> 'incidents_total', 'listed', jsonb_array_length(d -> 'incidents'),
+                               'first', d #>> '{incidents,0,created_at}', 'last', d #>> '{incidents,199,created_at}')
+     FROM (SELECT api.policy_proposal(p.id) AS d FROM policies.policy_proposals AS p
+           WHERE p.proposal_name = 'cap 2') AS x),
+    jsonb_build_object('total', 3000, 'listed', 200,
+                       'first', to_jsonb('2024-06-01 00:00:00+00'::timestamptz + 3020 * INTERVAL '1 minute') #>> '{}',
+                       'last', to_jsonb('2024-06-01 00:00:00+00'::timestamptz + 2821 * INTERVAL '1 minute') #>> '{}'),
+    'api.policy_proposal of the storm: incidents_total 3000, the newest 200 listed (incidents 3020 down to 2821)'
 );
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;
