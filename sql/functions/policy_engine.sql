@@ -264,25 +264,63 @@ BEGIN
                 outcome text, config jsonb, window_length interval, max_runs int, min_runs int,
                 max_failure_rate numeric, counted bigint)
         ),
-        -- The statement's runs of those groups, in statement order, each with how many runs of its
-        -- group come after it (in all, and failed).
+        -- The statement's rows of those groups, in statement order, each with how many rows of its
+        -- group come after it: in all (an INSERT records live runs too), terminal, and failed.
         members AS MATERIALIZED (
             SELECT m.*,
                    count(*) OVER grp - count(*) OVER upto AS later,
+                   count(*) FILTER (WHERE m.state = 'completed') OVER grp
+                       - count(*) FILTER (WHERE m.state = 'completed') OVER upto AS later_completed,
                    count(*) FILTER (WHERE m.status = 'failed') OVER grp
-                       - count(*) FILTER (WHERE m.status = 'failed') OVER upto AS later_failed
+                       - count(*) FILTER (WHERE m.status = 'failed') OVER upto AS later_failed,
+                   count(*) OVER grp AS group_rows
             FROM (
-                SELECT k.ord, x.tenant_id, x.run_id, x.row_ctid, x.status, x.created_at, x.is_synthetic,
-                       x.synthetic_scenario_id
+                -- an INSERT: every row it wrote (the transition table keeps the statement's order)
+                SELECT n.ord, n.tenant_id, n.id, n.state, n.status, n.created_at
+                FROM (SELECT x.tenant_id, x.id, x.state, x.status, x.created_at, row_number() OVER () AS ord
+                      FROM new_runs AS x) AS n
+                WHERE v_inserted
+                  AND EXISTS (SELECT FROM candidates AS c WHERE c.tenant_id = n.tenant_id AND c.created_at = n.created_at)
+                UNION ALL
+                -- an UPDATE: the runs it finished
+                SELECT k.ord, k.tenant_id, k.id, 'completed', x.status, x.created_at
                 FROM unnest(v_tenant_keys, v_run_keys) WITH ORDINALITY AS k (tenant_id, id, ord)
                 CROSS JOIN LATERAL (
-                    SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
+                    SELECT r.status, r.created_at FROM activity.runs AS r
                     WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
                 ) AS x
-                WHERE EXISTS (SELECT FROM candidates AS c WHERE c.tenant_id = x.tenant_id AND c.created_at = x.created_at)
+                WHERE NOT v_inserted
+                  AND EXISTS (SELECT FROM candidates AS c WHERE c.tenant_id = k.tenant_id AND c.created_at = x.created_at)
             ) AS m
             WINDOW grp AS (PARTITION BY m.tenant_id, m.created_at),
                    upto AS (PARTITION BY m.tenant_id, m.created_at ORDER BY m.ord ROWS UNBOUNDED PRECEDING)
+        ),
+        -- The terminal ones, the runs to judge, with what writing their verdict needs.
+        judged AS MATERIALIZED (
+            SELECT m.*, x.run_id, x.row_ctid, x.is_synthetic, x.synthetic_scenario_id
+            FROM members AS m
+            CROSS JOIN LATERAL (
+                SELECT r.run_id, r.ctid AS row_ctid, r.is_synthetic, r.synthetic_scenario_id FROM activity.runs AS r
+                WHERE r.tenant_id = m.tenant_id AND r.id = m.id OFFSET 0
+            ) AS x
+            WHERE m.state = 'completed'
+        ),
+        -- dg-003: stage 1 counted the window up to max_runs + the group's terminal runs; when the
+        -- statement also recorded live runs in the group, count up to max_runs + all its rows there.
+        rates AS MATERIALIZED (
+            SELECT c.*, CASE WHEN c.counted < c.max_runs + c.size OR g.group_rows = c.size THEN c.counted ELSE (
+                       SELECT count(*) FROM (
+                           SELECT FROM activity.runs AS w
+                           WHERE w.tenant_id = c.tenant_id
+                             AND w.created_at > c.created_at - c.window_length AND w.created_at <= c.created_at
+                           LIMIT c.max_runs + g.group_rows) AS recent)
+                   END AS window_runs
+            FROM candidates AS c
+            CROSS JOIN LATERAL (
+                SELECT max(m.group_rows) AS group_rows FROM members AS m
+                WHERE m.tenant_id = c.tenant_id AND m.created_at = c.created_at
+            ) AS g
+            WHERE c.rule_type = 'rate_limit'
         ),
         -- dg-004: the exact window of each candidate group (stage 1 found no earlier freeze in it).
         spikes AS MATERIALIZED (
@@ -296,27 +334,27 @@ BEGIN
             ) AS n
             WHERE c.rule_type = 'failure_spike'
         ),
-        -- dg-003: a run of an INSERT does not see the runs the same statement recorded after it.
+        -- dg-003: a run of an INSERT does not see the rows the same statement recorded after it.
         throttled AS (
             SELECT m.tenant_id, m.run_id, m.row_ctid, c.id, c.outcome,
                    jsonb_build_object('guardrail', c.id, 'action', c.action, 'config', c.config) AS details,
                    m.is_synthetic, m.synthetic_scenario_id
-            FROM candidates AS c
-            INNER JOIN members AS m ON m.tenant_id = c.tenant_id AND m.created_at = c.created_at
-            WHERE c.rule_type = 'rate_limit'
-              AND c.counted - CASE WHEN v_inserted THEN m.later ELSE 0 END > c.max_runs
+            FROM rates AS c
+            INNER JOIN judged AS m ON m.tenant_id = c.tenant_id AND m.created_at = c.created_at
+            WHERE c.window_runs - CASE WHEN v_inserted THEN m.later ELSE 0 END > c.max_runs
         ),
-        -- dg-004: the first run of each group at which its window (minus the group's runs after it) met the rule.
+        -- dg-004: the first run of each group at which its window (minus the group's terminal runs
+        -- after it) met the rule.
         freezes AS (
             SELECT DISTINCT ON (s.tenant_id, s.created_at, s.id)
                    s.tenant_id, s.created_at, s.id, s.outcome, s.window_length, m.run_id, m.row_ctid, m.is_synthetic,
                    m.synthetic_scenario_id,
                    jsonb_build_object('guardrail', s.id, 'action', s.action, 'config', s.config,
-                                      'runs', s.total - m.later, 'failed', s.failed - m.later_failed) AS details
+                                      'runs', s.total - m.later_completed, 'failed', s.failed - m.later_failed) AS details
             FROM spikes AS s
-            INNER JOIN members AS m ON m.tenant_id = s.tenant_id AND m.created_at = s.created_at
-            WHERE s.total - m.later >= s.min_runs
-              AND s.failed - m.later_failed > s.max_failure_rate * (s.total - m.later)
+            INNER JOIN judged AS m ON m.tenant_id = s.tenant_id AND m.created_at = s.created_at
+            WHERE s.total - m.later_completed >= s.min_runs
+              AND s.failed - m.later_failed > s.max_failure_rate * (s.total - m.later_completed)
             ORDER BY s.tenant_id, s.created_at, s.id, m.ord
         )
         SELECT t.tenant_ids, t.run_ids, t.ctids, t.guardrail_ids, t.outcomes, t.details, t.synthetic, t.scenarios,
