@@ -192,6 +192,8 @@ def main() -> int:
     parser.add_argument("--storms", default="2000,8000", help="sizes of one-statement storms ('' for none)")
     parser.add_argument("--copy", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--warmup", type=int, default=3, help="seconds of each workload on each side before measuring")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="create pb_eng and pb_bare and stop (to profile one side by hand)")
     args = parser.parse_args()
 
     admin = args.admin_dsn or subprocess.run([str(ROOT / ".venv/bin/aosdb"), "db", "url"], capture_output=True,
@@ -204,6 +206,8 @@ def main() -> int:
         subprocess.run([str(ROOT / ".venv/bin/aosdb"), "migrate", "--dsn", server.dsn(template)], check=True,
                        stdout=subprocess.DEVNULL)
     prepare(server, template)
+    if args.prepare_only:
+        return 0
     print(f"server: {server.psql('postgres', 'SHOW server_version').strip()}, {os.cpu_count()} cpus; "
           f"{args.seconds} s per point, {args.repeats} repeats, sides interleaved", flush=True)
 

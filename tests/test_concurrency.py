@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 from psycopg import errors
+from psycopg.types.json import Jsonb
 
 TENANT = "t1"
 WRITERS = 8
@@ -96,10 +97,10 @@ def as_operator(conn: psycopg.Connection, tenant: str = TENANT) -> psycopg.Conne
     return conn
 
 
-def failed_run_with_proposal(dsn: str, run_id: str) -> str:
+def failed_run_with_proposal(dsn: str, run_id: str, code: str = "EXECUTION_TIMEOUT") -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code)"
-                     " VALUES (%s, %s, 'agent-a', 'failed', 'EXECUTION_TIMEOUT')", (TENANT, run_id))
+                     " VALUES (%s, %s, 'agent-a', 'failed', %s)", (TENANT, run_id, code))
         return str(conn.execute("SELECT id FROM policies.policy_proposals WHERE tenant_id = %s AND triggering_run_id = %s",
                                 (TENANT, run_id)).fetchone()[0])
 
@@ -131,7 +132,7 @@ class Writer:
         self.plan = [(f"w{self.index}-r{i:02d}", CODES[(self.index + i) % len(CODES)]) for i in range(RUNS_PER_WRITER)]
 
 
-def _with_retry(conn: psycopg.Connection, writer: Writer, work: Callable[[], None]) -> None:
+def _with_retry(conn: psycopg.Connection, writer: Writer | Storm, work: Callable[[], None]) -> None:
     for _attempt in range(20):
         try:
             with conn.transaction():
@@ -231,20 +232,38 @@ def test_eight_concurrent_writers_of_one_tenant(db: str, record_property) -> Non
         LEFT JOIN activity.runs AS r ON r.tenant_id = i.tenant_id AND r.run_id = i.source_run_id AND r.id = i.llm_run_id
         WHERE r.run_id IS NULL OR r.status <> 'failed'""") == 0
 
-    # Exactly one proposal per high or critical incident, none for medium, no orphan proposal.
-    assert scalar(db, "SELECT count(*) FROM policies.policy_proposals") == (
-        expected_by_severity["high"] + expected_by_severity["critical"])
+    # One pending proposal per proposed rule (the high code's warn rule, the critical code's block
+    # rule), none for medium; every high or critical incident is linked to exactly one proposal,
+    # the one of its code, and each proposal counts its links.
+    high_or_critical = expected_by_severity["high"] + expected_by_severity["critical"]
     assert rows(db, """
-        SELECT i.severity, count(p.id) FROM incidents.incidents AS i
-        LEFT JOIN policies.policy_proposals AS p ON p.tenant_id = i.tenant_id AND p.triggering_incident_id = i.id
-        GROUP BY i.id, i.severity HAVING count(p.id) <> CASE WHEN i.severity IN ('high', 'critical') THEN 1 ELSE 0 END
+        SELECT proposed_rule ->> 'enforcement', proposed_rule #>> '{conditions,error_codes,0}', status, incident_count
+        FROM policies.policy_proposals ORDER BY 1""") == [
+        ("block", "AGENT_CRASH", "pending", expected_by_severity["critical"]),
+        ("warn", "EXECUTION_TIMEOUT", "pending", expected_by_severity["high"])]
+    assert scalar(db, "SELECT sum(incident_count) FROM policies.policy_proposals") == high_or_critical
+    assert rows(db, """
+        SELECT i.severity, count(l.proposal_id) FROM incidents.incidents AS i
+        LEFT JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+        GROUP BY i.tenant_id, i.id, i.severity
+        HAVING count(l.proposal_id) <> CASE WHEN i.severity IN ('high', 'critical') THEN 1 ELSE 0 END
     """) == []
+    assert scalar(db, """
+        SELECT count(*) FROM policies.proposal_incidents AS l
+        INNER JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
+        INNER JOIN policies.policy_proposals AS p ON p.tenant_id = l.tenant_id AND p.id = l.proposal_id
+        WHERE i.error_code <> p.proposed_rule #>> '{conditions,error_codes,0}'""") == 0
+    # Each proposal counts its links, its triggering incident among them; no orphan proposal.
+    assert rows(db, """
+        SELECT p.id FROM policies.policy_proposals AS p
+        LEFT JOIN policies.proposal_incidents AS l ON l.tenant_id = p.tenant_id AND l.proposal_id = p.id
+        GROUP BY p.tenant_id, p.id
+        HAVING count(l.incident_id) <> p.incident_count
+            OR count(*) FILTER (WHERE l.incident_id = p.triggering_incident_id) <> 1""") == []
     assert scalar(db, """
         SELECT count(*) FROM policies.policy_proposals AS p
         LEFT JOIN incidents.incidents AS i ON i.tenant_id = p.tenant_id AND i.id = p.triggering_incident_id
-        WHERE i.id IS NULL OR i.source_run_id <> p.triggering_run_id OR p.status <> 'pending'""") == 0
-    assert dict(rows(db, "SELECT proposed_rule ->> 'enforcement', count(*) FROM policies.policy_proposals GROUP BY 1")) == {
-        "warn": expected_by_severity["high"], "block": expected_by_severity["critical"]}
+        WHERE i.id IS NULL OR i.source_run_id <> p.triggering_run_id""") == 0
 
     # One detected timeline event per incident.
     assert rows(db, """
@@ -258,7 +277,7 @@ def test_eight_concurrent_writers_of_one_tenant(db: str, record_property) -> Non
     # proposal_created per proposal, and nothing else (no rule, no action).
     assert dict(rows(db, "SELECT event, count(*) FROM aos.events WHERE event <> 'prevention_recorded' GROUP BY event")) == {
         "run_failed": len(failed), "incident_created": len(failed),
-        "proposal_created": expected_by_severity["high"] + expected_by_severity["critical"]}
+        "proposal_created": 2}
     assert sorted(r[0] for r in rows(db, "SELECT subject_id FROM aos.events WHERE event = 'run_failed'")) == sorted(failed)
     assert scalar(db, """
         SELECT count(*) FROM aos.events AS e
@@ -440,3 +459,255 @@ def test_concurrent_duplicate_inserts_of_one_failed_run(db: str) -> None:
     results = run_threads(8, insert)
     assert sorted(results) == [0] * 7 + [1], results
     assert _effects_of(db, "r-dup") == (1, 1, 1, 1)
+
+
+# ---- 8. concurrent storms of one tenant and code ------------------------------------------------
+
+TIMEOUT_RULE = {"rule_type": "error_code", "conditions": {"error_codes": ["EXECUTION_TIMEOUT"]}, "enforcement": "warn"}
+CRASH_RULE = {"rule_type": "error_code", "conditions": {"error_codes": ["AGENT_CRASH"]}, "enforcement": "block"}
+STORM_SESSIONS = 6
+STORM_TRANSACTIONS = 4
+STORM_BATCH = 10
+# While a proposal is reviewed: how many sessions keep failing, how many runs per transaction, how
+# many transactions each still commits once the review is in, and how long they wait for it.
+REVIEW_SESSIONS = 4
+REVIEW_BATCH = 5
+AFTER_REVIEW = 3
+REVIEW_TIMEOUT = 30.0
+
+
+@dataclass
+class Storm:
+    """One storm session: its committed transactions (run ids, and when they ran against the review)."""
+
+    index: int
+    retries: int = 0
+    transactions: int = 0
+    committed: list[tuple[list[str], bool, bool]] = field(default_factory=list)  # (runs, began after, ended before)
+
+
+def _insert_failures(conn: psycopg.Connection, run_ids: list[str], code: str) -> None:
+    """One multi-row INSERT of failed runs."""
+    conn.execute("INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code)"
+                 " SELECT %s, r, 'agent-a', 'failed', %s FROM unnest(%s::text[]) WITH ORDINALITY AS u (r, o) ORDER BY o",
+                 (TENANT, code, run_ids))
+
+
+def _links_are_consistent(db: str) -> None:
+    """Every high or critical incident is linked exactly once; every proposal counts its links."""
+    assert rows(db, """
+        SELECT i.id FROM incidents.incidents AS i
+        LEFT JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+        GROUP BY i.tenant_id, i.id HAVING count(l.proposal_id) <> 1""") == []
+    assert rows(db, """
+        SELECT p.id, p.incident_count, count(l.incident_id) FROM policies.policy_proposals AS p
+        LEFT JOIN policies.proposal_incidents AS l ON l.tenant_id = p.tenant_id AND l.proposal_id = p.id
+        GROUP BY p.tenant_id, p.id HAVING count(l.incident_id) <> p.incident_count""") == []
+    assert scalar(db, "SELECT count(*) FROM aos.events WHERE event = 'proposal_created'") == scalar(
+        db, "SELECT count(*) FROM policies.policy_proposals")
+
+
+def test_concurrent_storms_of_one_tenant_and_code_share_one_proposal(db: str) -> None:
+    """6 sessions fail runs of one tenant and code at once, several transactions each: the first
+    transactions all wait on a gate (the tenant row, which every new run's foreign key locks) so that
+    they open the proposal at the same moment. One pending proposal counts every incident."""
+    tag = f"storm-{uuid.uuid4().hex[:8]}-"
+    barrier = threading.Barrier(STORM_SESSIONS + 1)
+    storms = [Storm(i) for i in range(STORM_SESSIONS)]
+
+    def storm(i: int) -> Storm:
+        with connect(db, f"{tag}{i}") as conn:
+            conn.execute("SET ROLE aos_worker")
+            barrier.wait(timeout=30)
+            for t in range(STORM_TRANSACTIONS):
+                run_ids = [f"s{i}-{t}-{k:02d}" for k in range(STORM_BATCH)]
+                _with_retry(conn, storms[i],
+                            lambda run_ids=run_ids: _insert_failures(conn, run_ids, "EXECUTION_TIMEOUT"))
+                storms[i].committed.append((run_ids, False, False))
+        return storms[i]
+
+    gate = connect(db, "gate", autocommit=False)
+    try:
+        gate.execute("SELECT FROM aos.tenants WHERE tenant_id = %s FOR UPDATE", (TENANT,))
+        results: list = []
+        runner = threading.Thread(target=lambda: results.extend(run_threads(STORM_SESSIONS, storm)), daemon=True)
+        runner.start()
+        barrier.wait(timeout=30)
+        wait_for_lock_waiters(db, tag, STORM_SESSIONS)
+        gate.commit()
+        runner.join(JOIN_TIMEOUT)
+    finally:
+        gate.close()
+    assert len(results) == STORM_SESSIONS, "the storm sessions did not finish"
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    assert [s.transactions for s in storms] == [STORM_TRANSACTIONS] * STORM_SESSIONS
+    print(f"\n{STORM_SESSIONS} storm sessions, retries: {[s.retries for s in storms]}")
+
+    total = STORM_SESSIONS * STORM_TRANSACTIONS * STORM_BATCH
+    assert scalar(db, "SELECT count(*) FROM incidents.incidents") == total
+    proposals = rows(db, "SELECT id, status, incident_count, proposed_rule FROM policies.policy_proposals")
+    assert [p[1:] for p in proposals] == [("pending", total, TIMEOUT_RULE)], proposals
+    assert scalar(db, "SELECT count(*) FROM policies.proposal_incidents WHERE proposal_id = %s",
+                  (proposals[0][0],)) == total
+    _links_are_consistent(db)
+    assert scalar(db, "SELECT count(*) FROM aos.events WHERE event = 'proposal_created'") == 1
+
+
+def _storm_during_review(db: str, code: str, verb: str) -> tuple[str, list[Storm], float]:
+    """A proposal for `code`, then REVIEW_SESSIONS sessions failing runs of that code, one
+    transaction after another, while an operator reviews the proposal (verb: approve or reject).
+    Each session commits AFTER_REVIEW more transactions once the review is in, then stops. Returns
+    the proposal, the sessions, and the most pending proposals of the rule seen at any one time."""
+    proposal_id = failed_run_with_proposal(db, f"first-{code}", code)
+    rule = TIMEOUT_RULE if code == "EXECUTION_TIMEOUT" else CRASH_RULE
+    barrier = threading.Barrier(REVIEW_SESSIONS + 2)
+    reviewing, reviewed = threading.Event(), threading.Event()
+    storms = [Storm(i) for i in range(REVIEW_SESSIONS)]
+    finished = [False] * REVIEW_SESSIONS
+    most_pending = [0]
+
+    def storm(i: int) -> Storm:
+        try:
+            with connect(db, f"review-storm-{i}") as conn:
+                conn.execute("SET ROLE aos_worker")
+                barrier.wait(timeout=30)
+                deadline, after = time.monotonic() + REVIEW_TIMEOUT, 0
+                for t in range(100_000):
+                    if after >= AFTER_REVIEW or time.monotonic() > deadline:
+                        break
+                    began_after = reviewed.is_set()
+                    run_ids = [f"{code[:2]}{i}-{t:04d}-{k}" for k in range(REVIEW_BATCH)]
+                    _with_retry(conn, storms[i], lambda run_ids=run_ids: _insert_failures(conn, run_ids, code))
+                    storms[i].committed.append((run_ids, began_after, not reviewing.is_set()))
+                    after += began_after
+            return storms[i]
+        finally:
+            finished[i] = True
+
+    def watch(_i: int) -> int:
+        """Samples how many pending proposals the rule has until the storm sessions are done."""
+        with connect(db, "watch") as conn:
+            barrier.wait(timeout=30)
+            deadline = time.monotonic() + JOIN_TIMEOUT
+            while not all(finished) and time.monotonic() < deadline:
+                pending = conn.execute("SELECT count(*) FROM policies.policy_proposals"
+                                       " WHERE tenant_id = %s AND proposed_rule = %s AND status = 'pending'",
+                                       (TENANT, Jsonb(rule))).fetchone()[0]
+                most_pending[0] = max(most_pending[0], pending)
+                time.sleep(0.005)
+        return most_pending[0]
+
+    def session(i: int):
+        return storm(i) if i < REVIEW_SESSIONS else watch(i)
+
+    results: list = []
+    runner = threading.Thread(target=lambda: results.extend(run_threads(REVIEW_SESSIONS + 1, session)), daemon=True)
+    runner.start()
+    barrier.wait(timeout=30)
+    # Review once every session has committed a few transactions, so the review lands mid-storm.
+    deadline = time.monotonic() + REVIEW_TIMEOUT
+    while min(s.transactions for s in storms) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert min(s.transactions for s in storms) >= 2, "the storm did not get going"
+    with connect(db, "reviewer") as conn:
+        as_operator(conn)
+        reviewing.set()
+        conn.execute(f"SELECT policies.{verb}_proposal(%s, 'alice')", (proposal_id,))
+        reviewed.set()
+    runner.join(JOIN_TIMEOUT)
+    assert len(results) == REVIEW_SESSIONS + 1, "the storm sessions did not finish"
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    assert all(sum(c[1] for c in s.committed) == AFTER_REVIEW for s in storms), "the storm stopped before the review"
+    print(f"\nstorm during {verb}: transactions {[s.transactions for s in storms]},"
+          f" retries {[s.retries for s in storms]}")
+    return proposal_id, storms, most_pending[0]
+
+
+def test_approval_in_the_middle_of_a_storm(db: str) -> None:
+    """Approval makes an error_code rule (warn, for a high code) that prevents later failures of
+    that code: once it has committed, a failure gets no incident and no proposal."""
+    proposal_id, storms, most_pending = _storm_during_review(db, "EXECUTION_TIMEOUT", "approve")
+    assert most_pending <= 1
+    assert scalar(db, "SELECT count(*) FROM policies.policy_proposals WHERE status = 'pending'") <= 1
+    rule_id, rule_status, enforcement = rows(db, "SELECT id, status, enforcement FROM policies.policy_rules"
+                                                 " WHERE source_proposal_id = %s", (proposal_id,))[0]
+    assert (rule_status, enforcement) == ("active", "warn")
+    assert rows(db, "SELECT id, status FROM policies.policy_proposals WHERE status <> 'pending'") == [
+        (uuid.UUID(proposal_id), "approved")]
+
+    outcome_of = dict(rows(db, """
+        SELECT r.run_id,
+               CASE WHEN i.id IS NOT NULL AND p.id IS NULL THEN 'incident'
+                    WHEN i.id IS NULL AND p.id IS NOT NULL THEN 'prevented' ELSE 'both or neither' END
+        FROM activity.runs AS r
+        LEFT JOIN incidents.incidents AS i ON i.tenant_id = r.tenant_id AND i.source_run_id = r.run_id
+        LEFT JOIN policies.prevention_records AS p
+            ON p.tenant_id = r.tenant_id AND p.run_id = r.run_id AND p.outcome = 'prevented' AND p.policy_rule_id = %s
+        WHERE r.status = 'failed'""", (rule_id,)))
+    assert set(outcome_of.values()) <= {"incident", "prevented"}, outcome_of
+    linked_to = dict(rows(db, """
+        SELECT i.source_run_id, l.proposal_id::text FROM incidents.incidents AS i
+        INNER JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id"""))
+    for s in storms:
+        for run_ids, began_after, ended_before in s.committed:
+            for run_id in run_ids:
+                if began_after:  # the rule was committed before the transaction began
+                    assert outcome_of[run_id] == "prevented", run_id
+                if ended_before:  # committed before the review began: joined the reviewed proposal
+                    assert linked_to.get(run_id) == proposal_id, run_id
+    assert "prevented" in outcome_of.values() and "incident" in outcome_of.values()
+    _links_are_consistent(db)
+    assert scalar(db, "SELECT count(*) FROM aos.events WHERE event = 'rule_created'") == 1
+
+    # Now that the storm is over, another failure of that code changes nothing but its record.
+    before = rows(db, "SELECT id, status, incident_count FROM policies.policy_proposals ORDER BY id")
+    with psycopg.connect(db, autocommit=True) as conn:
+        _insert_failures(conn, ["after-the-storm"], "EXECUTION_TIMEOUT")
+    assert rows(db, "SELECT outcome FROM policies.prevention_records WHERE run_id = 'after-the-storm'"
+                    " AND policy_rule_id IS NOT NULL") == [("prevented",)]
+    assert scalar(db, "SELECT count(*) FROM incidents.incidents WHERE source_run_id = 'after-the-storm'") == 0
+    assert rows(db, "SELECT id, status, incident_count FROM policies.policy_proposals ORDER BY id") == before
+
+
+def test_rejection_in_the_middle_of_a_storm_then_a_new_proposal(db: str) -> None:
+    """Rejection creates no rule: failures go on making incidents, and once the proposal is
+    rejected they gather on a new pending proposal of the same rule, never two at once. After a
+    second rejection, the next failure opens a new proposal counting one incident."""
+    proposal_id, storms, most_pending = _storm_during_review(db, "AGENT_CRASH", "reject")
+    assert most_pending <= 1
+    assert scalar(db, "SELECT count(*) FROM policies.policy_rules") == 0
+    assert scalar(db, "SELECT count(*) FROM policies.prevention_records WHERE outcome = 'prevented'") == 0
+    failed = [r for s in storms for run_ids, _a, _b in s.committed for r in run_ids]
+    assert scalar(db, "SELECT count(*) FROM incidents.incidents") == len(failed) + 1
+    linked_to = dict(rows(db, """
+        SELECT i.source_run_id, l.proposal_id::text FROM incidents.incidents AS i
+        INNER JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id"""))
+    for s in storms:
+        for run_ids, began_after, ended_before in s.committed:
+            for run_id in run_ids:
+                if began_after:  # the rejection was committed: never linked to the rejected proposal
+                    assert linked_to[run_id] != proposal_id, run_id
+                if ended_before:
+                    assert linked_to[run_id] == proposal_id, run_id
+    # The sessions went on after the rejection: exactly one new pending proposal holds those incidents.
+    pending = rows(db, "SELECT id::text, proposed_rule FROM policies.policy_proposals WHERE status = 'pending'")
+    assert len(pending) == 1 and pending[0][0] != proposal_id and pending[0][1] == CRASH_RULE, pending
+    assert rows(db, "SELECT id::text, status FROM policies.policy_proposals WHERE status <> 'pending'") == [
+        (proposal_id, "rejected")]
+    _links_are_consistent(db)
+
+    # Reject that one too: the next failure of the code opens a third proposal, counting one incident.
+    with connect(db, "reviewer") as conn:
+        as_operator(conn).execute("SELECT policies.reject_proposal(%s, 'alice')", (pending[0][0],))
+    with psycopg.connect(db, autocommit=True) as conn:
+        _insert_failures(conn, ["after-the-storm"], "AGENT_CRASH")
+    assert rows(db, """
+        SELECT p.status, p.incident_count, p.triggering_run_id, count(l.incident_id) FROM policies.policy_proposals AS p
+        LEFT JOIN policies.proposal_incidents AS l ON l.tenant_id = p.tenant_id AND l.proposal_id = p.id
+        WHERE p.status = 'pending' GROUP BY p.tenant_id, p.id""") == [("pending", 1, "after-the-storm", 1)]
+    assert scalar(db, "SELECT count(*) FROM policies.policy_proposals") == 3
+    _links_are_consistent(db)

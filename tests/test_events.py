@@ -1,9 +1,11 @@
-"""SPEC 7: the outbox aos.events, NOTIFY aos_events and `aosdb watch`.
+"""SPEC 7: the outbox aos.events, the wake-up NOTIFY aos_events, `aosdb watch` and `aosdb prune-events`.
 
-Real connections and real commits on a migrated clone per test (exact counts): a listener
-connection proves that notifications arrive at commit and never on rollback, every engine effect
-and operator action is checked against the outbox row it appended, and `aosdb watch` runs as a
-real subprocess (replay with --since, following, --tenant, out-of-order commits). Every wait is
+Real connections and real commits on a migrated clone per test (exact counts). Writers append to
+the outbox inside their own transactions and never wait for each other; readers take batches
+bounded by snapshots (aos.tick_events, aos.events_after), so the tests compare what `aosdb watch`
+prints with the committed outbox rows: every committed event exactly once, none of a rolled-back
+transaction, whatever the commit order. A listener connection proves that the wake-up arrives
+at commit only, is empty and coalesced. `aosdb watch` runs as a real subprocess. Every wait is
 bounded and every watcher is killed in a finally.
 """
 
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import json
 import queue
+import random
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,10 +29,11 @@ import pytest
 from conftest import assert_one_error_line, clean_env
 from psycopg.conninfo import make_conninfo
 
-# How long a notification or a watcher line may take to show up (the watcher's own poll is 5 s).
+# How long a notification or a watcher line may take to show up (the watcher polls every second).
 ARRIVAL_TIMEOUT = 10.0
-# How long we listen to prove that nothing arrives.
-SILENCE = 1.0
+# How long we listen to prove that nothing arrives: longer than the watcher's poll interval, so
+# a silent watcher has read the outbox again at least once meanwhile.
+SILENCE = 1.3
 
 EVENT_KEYS = {"seq", "created_at", "event", "tenant_id", "id", "payload"}
 
@@ -75,14 +80,30 @@ def max_seq(dsn: str) -> int:
         return conn.execute("SELECT coalesce(max(seq), 0) FROM aos.events").fetchone()[0]
 
 
-def rows_of_tx(dsn: str, tx_id: str) -> list[tuple]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute("SELECT seq FROM aos.events WHERE tx_id = %s::xid8 ORDER BY seq", (tx_id,)).fetchall()
+def seqs_of_tx(conn: psycopg.Connection, tx_id: str) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT seq FROM aos.events WHERE tx_id = %s::xid8 ORDER BY seq", (tx_id,))]
 
 
 def brief(events: list[dict]) -> list[tuple]:
     """What identifies an event: (seq, event, tenant_id, id)."""
     return [(e["seq"], e["event"], e["tenant_id"], e["id"]) for e in events]
+
+
+def counts(dsn: str) -> tuple[int, int]:
+    """(events, ticks) in the outbox."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM aos.events), (SELECT count(*) FROM aos.event_ticks)").fetchone()
+
+
+def failures_in_outbox(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM aos.events WHERE event = 'run_failed'").fetchone()[0]
+
+
+def tick(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SELECT aos.tick_events()").fetchone()[0]
 
 
 @contextmanager
@@ -101,14 +122,23 @@ class Listener:
         self.conn = psycopg.connect(dsn, autocommit=True)
         self.conn.execute("LISTEN aos_events")
 
-    def take(self, count: int, timeout: float = ARRIVAL_TIMEOUT) -> list[dict]:
+    def take(self, count: int, timeout: float = ARRIVAL_TIMEOUT) -> list[psycopg.Notify]:
         """Exactly `count` notifications (bounded wait), then proof that no extra one follows."""
-        got = [json.loads(n.payload) for n in self.conn.notifies(timeout=timeout, stop_after=count)] if count else []
-        got += [json.loads(n.payload) for n in self.conn.notifies(timeout=0.3)]
+        got = list(self.conn.notifies(timeout=timeout, stop_after=count)) if count else []
+        got += list(self.conn.notifies(timeout=0.3))
         assert len(got) == count, f"expected {count} notifications, got {len(got)}: {got}"
-        for n in self.conn.notifies(timeout=0.01):  # nothing left behind in the backlog
-            raise AssertionError(f"unexpected notification {n.payload}")
         return got
+
+    def drain(self, quiet: float = 0.5, timeout: float = ARRIVAL_TIMEOUT) -> list[psycopg.Notify]:
+        """Every notification until none came for `quiet` seconds (at most `timeout` in all)."""
+        got: list[psycopg.Notify] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            more = list(self.conn.notifies(timeout=min(quiet, max(0.0, deadline - time.monotonic()))))
+            if not more:
+                return got
+            got += more
+        raise AssertionError(f"notifications still arriving after {timeout}s: {len(got)}")
 
     def silent(self, seconds: float = SILENCE) -> list[str]:
         return [n.payload for n in self.conn.notifies(timeout=seconds)]
@@ -126,24 +156,19 @@ def listener(db: str) -> Iterator[Listener]:
         lst.close()
 
 
-def assert_notified(notes: list[dict], rows: list[dict]) -> None:
-    """One notification per outbox row, carrying its seq, event, tenant_id and id.
-
-    Not necessarily in seq order: an engine fired by another engine's statement (the proposal of
-    an incident) notifies before the statement that caused it does; seq is the order."""
+def assert_wake_ups(notes: list[psycopg.Notify]) -> None:
+    """A wake-up names the channel and nothing else: no tenant, no id, no seq."""
     for note in notes:
-        assert {"seq", "event", "tenant_id", "id"} <= note.keys(), note
-    got = sorted((n["seq"], n["event"], n["tenant_id"], n["id"]) for n in notes)
-    assert got == brief(rows)
+        assert note.channel == "aos_events", note
+        assert note.payload == "", f"a wake-up carries a payload: {note.payload!r}"
 
 
-def action(dsn: str, listener: Listener, do):
-    """Run `do()` (which commits) and return the outbox rows it appended, checked against the
-    notifications; when do() returns a value, (rows, value)."""
+def action(dsn: str, do):
+    """Run `do()` (which commits) and return the outbox rows it appended; when do() returns a
+    value, (rows, value). Sequential commits: what is new after it is exactly its rows."""
     before = max_seq(dsn)
     result = do()
     rows = outbox(dsn, before)
-    assert_notified(listener.take(len(rows)), rows)
     return rows if result is None else (rows, result)
 
 
@@ -165,6 +190,7 @@ class Watcher:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.seen: list[dict] = []
+        self._stderr: str | None = None
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -172,14 +198,14 @@ class Watcher:
         self.lines.put(None)
 
     def wait_ready(self, timeout: float = ARRIVAL_TIMEOUT) -> None:
-        """Until the watcher has listened and finished its first read of the outbox (its session idles after it)."""
+        """Until the watcher has listened and finished a read of the outbox (its session idles after it)."""
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             while time.monotonic() < deadline:
                 assert self.proc.poll() is None, f"watch exited early: {self.stderr()}"
                 ready = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'"
-                    " AND query LIKE '%%FROM aos.events%%WHERE seq >%%'", (self.app,)).fetchone()[0]  # fmt: skip
+                    " AND query LIKE '%%aos.events_after(%%'", (self.app,)).fetchone()[0]  # fmt: skip
                 if ready:
                     return
                 time.sleep(0.05)
@@ -193,7 +219,7 @@ class Watcher:
             try:
                 line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"got {len(got)} of {count} lines in {timeout}s: {got}") from None
+                raise AssertionError(f"got {len(got)} of {count} lines in {timeout}s: {got[-3:]}") from None
             if line is None:
                 raise AssertionError(f"watch ended after {len(got)} of {count} lines: {self.stderr()}")
             event = json.loads(line)
@@ -214,15 +240,32 @@ class Watcher:
         self._reader.join(timeout)
         return rc
 
+    def stop(self) -> list[dict]:
+        """Kill it now and return the lines it had printed completely (a killed writer may leave half a line)."""
+        self.kill()
+        printed = []
+        while True:
+            line = self.lines.get_nowait() if not self.lines.empty() else None
+            if line is None:
+                break
+            if line.endswith("\n"):
+                printed.append(json.loads(line))
+        self.seen += printed
+        return printed
+
     def stderr(self) -> str:
         if self.proc.poll() is None:
             return "(still running)"
-        return self.proc.stderr.read()
+        if self._stderr is None:
+            self._stderr = self.proc.stderr.read()
+        return self._stderr
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
+        self._reader.join(10)  # it ends at EOF, before the pipes are closed under it
+        self.stderr()
         self.proc.stdout.close()
         self.proc.stderr.close()
 
@@ -245,27 +288,40 @@ def watcher(db: str, tmp_path: Path) -> Iterator:
 
 
 def assert_lines_are(lines: list[dict], rows: list[dict]) -> None:
-    """Watch lines equal outbox rows field by field."""
+    """Watch lines equal outbox rows field by field, in this order."""
     assert brief(lines) == brief(rows)
     for line, row in zip(lines, rows):
         assert line["payload"] == row["payload"], (line, row)
         assert line["created_at"] == row["created_at"].isoformat(), (line, row)
 
 
-# ---- 1. NOTIFY at commit, never on rollback ------------------------------------------------------
+def assert_exactly(lines: list[dict], rows: list[dict]) -> None:
+    """Watch lines are the outbox rows, each exactly once, in whatever order (delivery order)."""
+    printed = Counter(e["seq"] for e in lines)
+    duplicated = sorted(seq for seq, n in printed.items() if n > 1)
+    assert not duplicated, f"printed more than once: {duplicated[:20]}"
+    committed = {r["seq"] for r in rows}
+    missing, extra = sorted(committed - set(printed)), sorted(set(printed) - committed)
+    assert not missing and not extra, f"missing {len(missing)}: {missing[:20]}; extra {len(extra)}: {extra[:20]}"
+    by_seq = {r["seq"]: r for r in rows}
+    assert_lines_are(lines, [by_seq[e["seq"]] for e in lines])
 
 
-def test_notify_arrives_after_commit_only(db: str, listener: Listener) -> None:
+# ---- 1. the wake-up: at commit, never on rollback, empty, coalesced ---------------------------------
+
+
+def test_notify_arrives_after_commit_only_and_is_empty(db: str, listener: Listener) -> None:
     with psycopg.connect(db) as writer:  # one explicit transaction
         insert_run(writer, "t1", "r-commit", "failed", "EXECUTION_TIMEOUT")
         insert_run(writer, "t1", "r-commit-2", "failed", "BUDGET_EXCEEDED")
         assert listener.silent() == [], "a notification escaped an open transaction"
         writer.commit()
-        rows = outbox(db)
-        assert [r["event"] for r in rows] == [
-            "run_failed", "incident_created", "proposal_created", "run_failed", "incident_created"]
-        notes = listener.take(len(rows))
-    assert_notified(notes, rows)
+        # One transaction, one wake-up, however many events and statements it wrote.
+        notes = listener.take(1)
+    assert_wake_ups(notes)
+    rows = outbox(db)
+    assert [r["event"] for r in rows] == [
+        "run_failed", "incident_created", "proposal_created", "run_failed", "incident_created"]
     assert {r["tenant_id"] for r in rows} == {"t1"}
     assert rows[0]["id"] == "r-commit" and rows[3]["id"] == "r-commit-2"
 
@@ -286,22 +342,46 @@ def test_rollback_notifies_nothing_and_leaves_no_event(db: str, listener: Listen
             insert_run(writer, "t1", "r-dup", "failed", "AGENT_CRASH")
         writer.rollback()
     assert listener.silent() == []
+    assert counts(db)[0] == 0
     with psycopg.connect(db, autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM aos.events").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM incidents.incidents").fetchone()[0] == 0
-    # The listener still works: the next commit is heard.
+    # The rolled-back claims of the wake-up did not use it up: the next commit is heard.
     fail_run(db, "t1", "r-after")
-    assert_notified(listener.take(3), outbox(db))
+    assert_wake_ups(listener.take(1))
+    assert [r["id"] for r in outbox(db) if r["event"] == "run_failed"] == ["r-after"]
 
 
-# ---- 2. every effect and action appends and notifies ------------------------------------------
+def test_wake_ups_are_coalesced_by_event_wakeup(db: str, listener: Listener) -> None:
+    # 40 quick commits from one session: the first of each min_interval (100 ms) notifies.
+    with psycopg.connect(db, autocommit=True) as writer:
+        for i in range(40):
+            insert_run(writer, "t1", f"quick-{i}", "failed", "BUDGET_EXCEEDED")
+    notes = listener.drain()
+    assert_wake_ups(notes)
+    assert 1 <= len(notes) < 40, f"{len(notes)} wake-ups for 40 commits"
+    assert failures_in_outbox(db) == 40, "a commit without a wake-up still wrote its events"
+
+    with psycopg.connect(db, autocommit=True) as admin:
+        # No interval: every commit notifies, one wake-up each.
+        admin.execute("UPDATE aos.event_wakeup SET min_interval = '0'")
+        for i in range(4):
+            fail_run(db, "t2", f"each-{i}", "BUDGET_EXCEEDED")
+            assert_wake_ups(listener.take(1))
+        # A long interval: the one just sent covers every later commit.
+        admin.execute("UPDATE aos.event_wakeup SET min_interval = '1 hour'")
+        for i in range(3):
+            fail_run(db, "t2", f"quiet-{i}", "BUDGET_EXCEEDED")
+        assert listener.silent(0.5) == []
+    assert failures_in_outbox(db) == 40 + 4 + 3
 
 
-def test_every_effect_and_action_appends_and_notifies(db: str, listener: Listener) -> None:
+# ---- 2. every effect and action appends its outbox rows ------------------------------------------
+
+
+def test_every_effect_and_action_appends_its_outbox_rows(db: str) -> None:
     # A failed timeout run: run_failed, incident_created, proposal_created, in seq order.
-    rows = action(db, listener, lambda: fail_run(db, "t1", "r-timeout", "EXECUTION_TIMEOUT"))
+    rows = action(db, lambda: fail_run(db, "t1", "r-timeout", "EXECUTION_TIMEOUT"))
     assert [r["event"] for r in rows] == ["run_failed", "incident_created", "proposal_created"]
-    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
     with psycopg.connect(db, autocommit=True) as conn:
         incident_id, severity = conn.execute(
             "SELECT id::text, severity FROM incidents.incidents WHERE source_run_id = 'r-timeout'").fetchone()
@@ -312,6 +392,13 @@ def test_every_effect_and_action_appends_and_notifies(db: str, listener: Listene
     assert rows[1]["id"] == incident_id and rows[1]["payload"]["incident_id"] == incident_id
     assert rows[2]["id"] == proposal_id and rows[2]["payload"]["incident_id"] == incident_id
 
+    # The same failure again joins the pending proposal: its count grows, and no proposal_created.
+    rows = action(db, lambda: fail_run(db, "t1", "r-timeout-2", "EXECUTION_TIMEOUT"))
+    assert [r["event"] for r in rows] == ["run_failed", "incident_created"]
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert conn.execute("SELECT incident_count FROM policies.policy_proposals WHERE id = %s",
+                            (proposal_id,)).fetchone()[0] == 2
+
     # Through the worker API (running -> failed by UPDATE) the same three events.
     def via_api() -> None:
         with psycopg.connect(db, autocommit=True) as conn:
@@ -319,24 +406,21 @@ def test_every_effect_and_action_appends_and_notifies(db: str, listener: Listene
             conn.execute("SELECT activity.start_run('t1', 'r-api', 'agent-a', 'goal')")
             conn.execute("""SELECT activity.finish_run('t1', 'r-api', 'failed', '{"error_code": "AGENT_CRASH"}')""")
 
-    before = max_seq(db)
-    via_api()
-    rows_api = outbox(db, before)
-    assert_notified(listener.take(3), rows_api)
-    assert [r["event"] for r in rows_api] == ["run_failed", "incident_created", "proposal_created"]
+    rows = action(db, via_api)
+    assert [r["event"] for r in rows] == ["run_failed", "incident_created", "proposal_created"]
 
     # A medium failure: run_failed and incident_created, no proposal.
-    rows = action(db, listener, lambda: fail_run(db, "t1", "r-budget", "BUDGET_EXCEEDED"))
+    rows = action(db, lambda: fail_run(db, "t1", "r-budget", "BUDGET_EXCEEDED"))
     assert [r["event"] for r in rows] == ["run_failed", "incident_created"]
     # A success appends nothing.
-    assert action(db, listener, lambda: _succeed(db, "r-ok")) == []
+    assert action(db, lambda: _succeed(db, "r-ok")) == []
 
     # Approving: proposal_approved then rule_created.
     def approve():
         with operator(db, "t1") as conn:
             return conn.execute("SELECT policies.approve_proposal(%s, 'alice')", (proposal_id,)).fetchone()[0]
 
-    rows, rule_id = action(db, listener, approve)
+    rows, rule_id = action(db, approve)
     assert [r["event"] for r in rows] == ["proposal_approved", "rule_created"]
     assert rows[0]["id"] == proposal_id and rows[0]["payload"]["reviewed_by"] == "alice"
     assert rows[1]["id"] == str(rule_id) and rows[1]["payload"]["proposal_id"] == proposal_id
@@ -350,7 +434,7 @@ def test_every_effect_and_action_appends_and_notifies(db: str, listener: Listene
         with operator(db, "t1") as conn:
             conn.execute("SELECT policies.reject_proposal(%s, 'bob')", (other_proposal,))
 
-    assert [r["event"] for r in action(db, listener, reject)] == ["proposal_rejected"]
+    assert [(r["event"], r["id"]) for r in action(db, reject)] == [("proposal_rejected", other_proposal)]
 
     # Acknowledge, evidence, resolve.
     def incident_verb(sql: str):
@@ -359,19 +443,18 @@ def test_every_effect_and_action_appends_and_notifies(db: str, listener: Listene
                 conn.execute(sql, (incident_id,))
         return run
 
-    rows = action(db, listener, incident_verb("SELECT incidents.acknowledge(%s, 'carol')"))
+    rows = action(db, incident_verb("SELECT incidents.acknowledge(%s, 'carol')"))
     assert [(r["event"], r["id"]) for r in rows] == [("incident_acknowledged", incident_id)]
-    rows = action(db, listener, incident_verb("""SELECT incidents.add_evidence(%s, 'log', '{"line": 1}')"""))
+    rows = action(db, incident_verb("""SELECT incidents.add_evidence(%s, 'log', '{"line": 1}')"""))
     assert [(r["event"], r["id"]) for r in rows] == [("evidence_added", incident_id)]
-    rows = action(db, listener, incident_verb("SELECT incidents.resolve(%s, 'carol', 'manual', 'fixed')"))
+    rows = action(db, incident_verb("SELECT incidents.resolve(%s, 'carol', 'manual', 'fixed')"))
     assert [(r["event"], r["id"]) for r in rows] == [("incident_resolved", incident_id)]
     assert rows[0]["payload"]["method"] == "manual"
 
     # A prevented failure: the approved rule lists EXECUTION_TIMEOUT.
-    rows = action(db, listener, lambda: fail_run(db, "t1", "r-prevented", "EXECUTION_TIMEOUT"))
+    rows = action(db, lambda: fail_run(db, "t1", "r-prevented", "EXECUTION_TIMEOUT"))
     events = [r["event"] for r in rows]
-    assert "prevention_recorded" in events and "incident_created" not in events, events
-    assert events == ["prevention_recorded", "run_failed"]
+    assert events == ["prevention_recorded", "run_failed"], events
     assert rows[0]["payload"]["outcome"] == "prevented" and rows[0]["payload"]["run_id"] == "r-prevented"
     assert rows[0]["payload"]["policy_rule_id"] == str(rule_id)
     assert rows[1]["payload"]["prevented"] is True
@@ -383,24 +466,26 @@ def test_every_effect_and_action_appends_and_notifies(db: str, listener: Listene
                 """SELECT policies.create_rule('cap', 'max_value', '{"metric": "input_tokens", "max": 10}', 'warn')"""
             ).fetchone()[0]
 
-    rows, manual_rule = action(db, listener, create_rule)
+    rows, manual_rule = action(db, create_rule)
     assert [(r["event"], r["id"]) for r in rows] == [("rule_created", str(manual_rule))]
 
     def retire():
         with operator(db, "t1") as conn:
             conn.execute("SELECT policies.retire_rule(%s, 'dave')", (manual_rule,))
 
-    assert [r["event"] for r in action(db, listener, retire)] == ["rule_retired"]
+    assert [(r["event"], r["id"]) for r in action(db, retire)] == [("rule_retired", str(manual_rule))]
 
-    # A failed action writes and notifies nothing.
+    # A failed action writes nothing.
     before = max_seq(db)
     with operator(db, "t1") as conn, pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
         conn.execute("SELECT policies.approve_proposal(%s, 'alice')", (proposal_id,))
-    assert listener.silent(0.5) == [] and max_seq(db) == before
+    assert max_seq(db) == before
 
-    # Seq is strictly increasing over the whole outbox, and every event belongs to t1.
+    # Each seq once over the whole outbox, and every event belongs to t1.
     everything = outbox(db)
-    assert [r["seq"] for r in everything] == sorted({r["seq"] for r in everything})
+    # failures 3 + 2 + 3 + 2, approve 2, reject 1, incident verbs 3, prevented 2, rule 1, retire 1
+    assert len(everything) == 3 + 2 + 3 + 2 + 2 + 1 + 3 + 2 + 1 + 1
+    assert len({r["seq"] for r in everything}) == len(everything)
     assert {r["tenant_id"] for r in everything} == {"t1"}
 
 
@@ -421,15 +506,17 @@ def test_watch_since_replays_exactly_the_later_events(db: str, run_cli) -> None:
     expected = outbox(db, since)
     result = run_cli("watch", "--since", str(since), "--limit", str(len(expected)), "--dsn", db, timeout=30)
     assert result.returncode == 0, str(result)
+    assert result.stderr == "", str(result)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     for line in lines:
         assert set(line) == EVENT_KEYS, line
+    # Sequential commits: delivery order is seq order here.
     assert_lines_are(lines, expected)
-    assert min(line["seq"] for line in lines) > since
 
     # --since 0 is the whole outbox, and the DSN may come from AOSDB_DSN.
     result = run_cli("watch", "--since", "0", "--limit", str(len(everything)), env={"AOSDB_DSN": db}, timeout=30)
     assert result.returncode == 0, str(result)
+    assert result.stderr == "", "--since 0 on an outbox nobody pruned warns of nothing"
     assert_lines_are([json.loads(line) for line in result.stdout.splitlines()], everything)
 
 
@@ -453,9 +540,7 @@ def test_watch_a_listener_that_was_away_loses_nothing(db: str, run_cli, watcher)
     fail_run(db, "t1", "r-live-2", "BUDGET_EXCEEDED")
     w.take(live_count)
     assert w.wait_exit() == 0, w.stderr()
-    seqs = [e["seq"] for e in w.seen]
-    assert seqs == sorted(set(seqs)), "out of order or duplicated"
-    assert_lines_are(w.seen, outbox(db, last_seen))
+    assert_exactly(w.seen, outbox(db, last_seen))
 
 
 def test_watch_tenant_prints_only_that_tenant(db: str, watcher) -> None:
@@ -469,7 +554,7 @@ def test_watch_tenant_prints_only_that_tenant(db: str, watcher) -> None:
     assert_lines_are(w.take(len(replay)), replay)
     # Live: t1's events are skipped, t2's printed.
     fail_run(db, "t1", "a3", "EXECUTION_TIMEOUT")
-    w.silent(0.5)
+    w.silent()
     fail_run(db, "t2", "b3", "BUDGET_EXCEEDED")
     w.take(2)
     assert w.wait_exit() == 0, w.stderr()
@@ -483,9 +568,9 @@ def test_watch_without_since_prints_only_new_events(db: str, watcher) -> None:
     before = max_seq(db)
     w = watcher("--limit", "5")
     w.wait_ready()
-    w.silent(0.5)  # the past is not replayed
+    w.silent()  # the past is not replayed, not even at the next poll
     fail_run(db, "t2", "new-1", "BUDGET_EXCEEDED")
-    fail_run(db, "t1", "new-2", "EXECUTION_TIMEOUT")
+    fail_run(db, "t1", "new-2", "AGENT_CRASH")
     new = outbox(db, before)
     assert len(new) == 5
     assert_lines_are(w.take(5), new)
@@ -499,37 +584,46 @@ def test_watch_rejects_a_negative_since(db: str, run_cli, args) -> None:
     assert result.stdout == ""
 
 
-# ---- 4. out-of-order commits --------------------------------------------------------------------
+# ---- 4. commits out of seq order -----------------------------------------------------------------
 
 
-def test_watch_prints_a_late_commit_with_smaller_seqs_once(db: str, watcher) -> None:
-    w = watcher("--limit", "6")
+def test_watch_prints_a_late_commit_once_live_and_after_a_resume(db: str, watcher) -> None:
+    """S1 draws the smaller seqs and stays open while S2 commits: S2's events are printed at once,
+    S1's when it commits, each exactly once, by the running watch and by a watch resumed from the
+    last seq printed before S1 committed."""
+    w = watcher()
     w.wait_ready()
-    with psycopg.connect(db) as a:
-        # A takes the smaller seqs and stays open.
-        insert_run(a, "t1", "run-a", "failed", "AGENT_CRASH")
-        a_seqs = [r[0] for r in a.execute("SELECT seq FROM aos.events ORDER BY seq").fetchall()]
-        a_tx = a.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
-        assert len(a_seqs) == 3
-        # B commits after A took its seqs.
-        fail_run(db, "t1", "run-b", "EXECUTION_TIMEOUT")
-        b_rows = outbox(db)  # A's rows are invisible here
-        assert len(b_rows) == 3 and min(r["seq"] for r in b_rows) > max(a_seqs)
-        assert_lines_are(w.take(3), b_rows)
-        w.silent(0.5)
-        a.commit()
-    a_seqs = [r[0] for r in rows_of_tx(db, a_tx)]
-    a_rows = [r for r in outbox(db) if r["seq"] in a_seqs]
-    assert len(a_rows) == 3 and [r["id"] for r in a_rows][0] == "run-a"
-    assert_lines_are(w.take(3), a_rows)
-    assert w.wait_exit() == 0, w.stderr()
-    seqs = [e["seq"] for e in w.seen]
-    assert len(seqs) == len(set(seqs)) == 6
-    assert sorted(seqs) == [r["seq"] for r in outbox(db)]
+    with psycopg.connect(db) as s1:
+        insert_run(s1, "t1", "r1", "failed", "EXECUTION_TIMEOUT")
+        s1_tx = s1.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
+        r1_seqs = seqs_of_tx(s1, s1_tx)
+        assert len(r1_seqs) == 3
+        fail_run(db, "t2", "r2", "BUDGET_EXCEEDED")
+        s2_rows = outbox(db)  # S1's rows are invisible here
+        assert len(s2_rows) == 2 and min(r["seq"] for r in s2_rows) > max(r1_seqs)
+        # Printed while S1 is still open.
+        assert_lines_are(w.take(2), s2_rows)
+        last_printed = w.seen[-1]["seq"]
+        w.silent()
+        insert_run(s1, "t1", "r3", "failed", "EXECUTION_TIMEOUT")  # joins the proposal r1 opened
+        s1.commit()
+    with psycopg.connect(db, autocommit=True) as conn:
+        s1_seqs = set(seqs_of_tx(conn, s1_tx))
+    s1_rows = [r for r in outbox(db) if r["seq"] in s1_seqs]
+    assert [r["event"] for r in s1_rows] == [
+        "run_failed", "incident_created", "proposal_created", "run_failed", "incident_created"]
+    assert min(r["seq"] for r in s1_rows) < last_printed, "S1 did not draw seqs below the ones printed"
+    assert_exactly(w.take(5), s1_rows)
+    w.silent()
+    assert_exactly(w.seen, outbox(db))
+
+    resumed = watcher("--since", str(last_printed))
+    assert_exactly(resumed.take(5), s1_rows)
+    resumed.silent()
 
 
-def test_watch_out_of_order_across_the_poll_and_a_later_commit(db: str, watcher) -> None:
-    """A stays open across two reads of the watcher (B, then C commit): printed once, after both."""
+def test_watch_a_transaction_open_across_several_reads(db: str, watcher) -> None:
+    """A stays open while B, then C commit and the watcher reads each: A is printed once, after both."""
     w = watcher("--limit", "8")
     w.wait_ready()
     with psycopg.connect(db) as a:
@@ -538,36 +632,289 @@ def test_watch_out_of_order_across_the_poll_and_a_later_commit(db: str, watcher)
         w.take(2)
         fail_run(db, "t2", "run-c", "AGENT_CRASH")
         w.take(3)
-        w.silent(0.3)
+        w.silent()
         a.commit()
     w.take(3)
     assert w.wait_exit() == 0, w.stderr()
     assert [e["id"] for e in w.seen if e["event"] == "run_failed"] == ["run-b", "run-c", "run-a"]
-    seqs = [e["seq"] for e in w.seen]
-    assert len(set(seqs)) == 8 and sorted(seqs) == [r["seq"] for r in outbox(db)]
+    assert_exactly(w.seen, outbox(db))
 
 
-def test_watch_resumed_after_an_out_of_order_commit_loses_nothing(db: str, run_cli, watcher) -> None:
-    """SPEC 7, "a listener that was away loses nothing", with commits out of seq order.
+# ---- 5. exactness under many writers -------------------------------------------------------------
 
-    A session sees B's events (larger seqs) while A (smaller seqs) is still open, and goes away;
-    A commits while nobody listens; the listener comes back with --since <last seen seq>. A's
-    events have seqs below that point and were never printed: they must still be replayed."""
-    with psycopg.connect(db) as a:
-        insert_run(a, "t1", "run-a", "failed", "AGENT_CRASH")
-        fail_run(db, "t1", "run-b", "EXECUTION_TIMEOUT")
-        first = run_cli("watch", "--since", "0", "--limit", "3", "--dsn", db, timeout=30)
-        assert first.returncode == 0, str(first)
-        seen = [json.loads(line) for line in first.stdout.splitlines()]
-        assert [e["id"] for e in seen if e["event"] == "run_failed"] == ["run-b"]
-        a.commit()  # while nobody listens
-    last_seen = seen[-1]["seq"]
-    never_printed = [r for r in outbox(db) if r["seq"] not in {e["seq"] for e in seen}]
-    assert [r["id"] for r in never_printed if r["event"] == "run_failed"] == ["run-a"]
-    w = watcher("--since", str(last_seen), "--limit", str(len(never_printed) + 2))
+WRITERS = 8
+WRITE_SECONDS = 8.0
+STORM_TENANTS = ("t1", "t2", "t3")
+STORM_CODES = ("EXECUTION_TIMEOUT", "AGENT_CRASH", "BUDGET_EXCEEDED")
+
+
+def _storm_writer(dsn: str, k: int, stop_at: float, rolled_back: list[str], errors: list[BaseException]) -> None:
+    """Single-failure commits and multi-statement transactions that stay open a few ms; about one
+    in five of those is rolled back on purpose. One tenant and code per transaction."""
+    rng = random.Random(k)
+    n = 0
+    try:
+        with psycopg.connect(dsn, options="-c statement_timeout=20s") as conn:
+            while time.monotonic() < stop_at:
+                n += 1
+                tenant, code = rng.choice(STORM_TENANTS), rng.choice(STORM_CODES)
+                if rng.random() < 0.5:
+                    insert_run(conn, tenant, f"w{k}-{n}", "failed", code)
+                    conn.commit()
+                    continue
+                run_ids = [f"w{k}-{n}-{j}" for j in range(rng.randint(2, 3))]
+                for run_id in run_ids:
+                    insert_run(conn, tenant, run_id, "failed", code)
+                    time.sleep(rng.uniform(0.001, 0.005))
+                if rng.random() < 0.2:
+                    conn.rollback()
+                    rolled_back.extend(run_ids)
+                else:
+                    conn.commit()
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+
+
+def test_watch_is_exact_under_many_writers_and_a_restart(db: str, watcher) -> None:
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("SELECT aos.register_tenant('t3')")
+    fail_run(db, "t1", "before-the-storm")
+    start = max_seq(db)
+    full = watcher("--since", str(start))
+    half = watcher("--since", str(start))
+    full.wait_ready()
+    half.wait_ready()
+
+    rolled_back: list[str] = []
+    errors: list[BaseException] = []
+    stop_at = time.monotonic() + WRITE_SECONDS
+    threads = [threading.Thread(target=_storm_writer, args=(db, k, stop_at, rolled_back, errors), daemon=True)
+               for k in range(WRITERS)]
+    for t in threads:
+        t.start()
+    # Half-way, the second watcher goes away and comes back from the last seq it printed.
+    time.sleep(WRITE_SECONDS / 2)
+    first_half = half.stop()
+    assert first_half, "the watcher printed nothing in the first half"
+    rest = watcher("--since", str(first_half[-1]["seq"]))
+    for t in threads:
+        t.join(WRITE_SECONDS + 30)
+    assert not any(t.is_alive() for t in threads), "a writer did not finish"
+    assert not errors, errors
+
+    committed = outbox(db, start)
+    assert len({r["id"] for r in committed if r["event"] == "run_failed"}) >= 100, "too few commits to prove much"
+    assert rolled_back, "no transaction was rolled back"
+    assert not set(rolled_back) & {r["id"] for r in committed if r["event"] == "run_failed"}
+    assert {r["event"] for r in committed} >= {"run_failed", "incident_created", "proposal_created"}
+
+    assert_exactly(full.take(len(committed), timeout=30), committed)
+    full.silent()
+    second_half = rest.take(len(committed) - len(first_half), timeout=30)
+    rest.silent()
+    assert_exactly(first_half + second_half, committed)
+
+
+# ---- 6. settings change nothing; seqs are never renumbered ---------------------------------------
+
+_ODD_SETTINGS = {
+    "aos.events_publish_queued": "on",
+    "aos.events_min_seq": "9223372036854775807",
+    "aos.events_max_seq": "-1",
+    "aos.events_last_seq": "0",
+    "aos.events_publish": "off",
+    "aos.events_channel": "elsewhere",
+    "aos.events_renumber": "on",
+}
+
+
+def test_aos_settings_cannot_suppress_or_reorder_events(db: str, watcher) -> None:
+    w = watcher("--limit", str(3 + 3 + 2))
     w.wait_ready()
-    fail_run(db, "t2", "run-c", "BUDGET_EXCEEDED")  # something live, so the watcher reads again
-    # Longer than the watcher's 5 s safety-net poll: what is missing now is lost for good.
-    got = w.take(len(never_printed) + 2, timeout=6.5)
-    assert sorted(e["seq"] for e in got) == sorted(r["seq"] for r in outbox(db) if r["seq"] not in
-                                                   {e["seq"] for e in seen})
+    with psycopg.connect(db) as s:
+        for name, value in _ODD_SETTINGS.items():  # for the session...
+            s.execute("SELECT set_config(%s, %s, false)", (name, value))
+        s.commit()
+        for name, value in _ODD_SETTINGS.items():  # ...and, other values, for the transaction
+            s.execute("SELECT set_config(%s, %s, true)", (name, "1" if value != "1" else "0"))
+        insert_run(s, "t1", "odd-1", "failed", "EXECUTION_TIMEOUT")
+        tx = s.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
+        first = seqs_of_tx(s, tx)
+        # Another transaction draws later seqs and commits first. It sends no wake-up (this open
+        # transaction claimed it): the watcher's poll finds it.
+        fail_run(db, "t2", "meanwhile", "AGENT_CRASH")
+        meanwhile = outbox(db)
+        assert len(meanwhile) == 3 and min(r["seq"] for r in meanwhile) > max(first)
+        assert_lines_are(w.take(3), meanwhile)
+        insert_run(s, "t1", "odd-2", "failed", "BUDGET_EXCEEDED")
+        inside = seqs_of_tx(s, tx)
+        assert inside[:3] == first and len(inside) == 5 and min(inside[3:]) > max(r["seq"] for r in meanwhile)
+        s.commit()
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert seqs_of_tx(conn, tx) == inside, "seqs changed at commit"
+    everything = outbox(db)
+    assert sorted(r["seq"] for r in everything) == sorted(inside + [r["seq"] for r in meanwhile])
+    w.take(5)
+    assert w.wait_exit() == 0, w.stderr()
+    printed = w.seen
+    assert_exactly(printed, everything)
+    # Delivery order: the commit that came first is printed first, whatever its seqs.
+    assert [e["id"] for e in printed if e["event"] == "run_failed"] == ["meanwhile", "odd-1", "odd-2"]
+
+
+# ---- 7. no cluster-wide lock ----------------------------------------------------------------------
+
+
+def test_an_advisory_lock_does_not_delay_a_commit(db: str) -> None:
+    with psycopg.connect(db, autocommit=True) as holder, psycopg.connect(db) as xact_holder:
+        # The key the publisher of old serialised commits on, and a few others, session and transaction wide.
+        holder.execute("SELECT pg_advisory_lock(7401100), pg_advisory_lock(0), pg_advisory_lock(1)")
+        holder.execute("SELECT pg_advisory_lock(7401, 100)")
+        xact_holder.execute("SELECT pg_advisory_xact_lock(7401100 + 1), pg_advisory_xact_lock_shared(42)")
+        with psycopg.connect(db, options="-c lock_timeout=3s -c statement_timeout=5s") as writer:
+            started = time.monotonic()
+            insert_run(writer, "t1", "while-locked", "failed", "EXECUTION_TIMEOUT")
+            insert_run(writer, "t2", "while-locked-2", "failed", "AGENT_CRASH")
+            writer.commit()
+            elapsed = time.monotonic() - started
+        assert elapsed < 3.0, f"the commit took {elapsed:.1f}s"
+        xact_holder.rollback()
+    assert {r["id"] for r in outbox(db) if r["event"] == "run_failed"} == {"while-locked", "while-locked-2"}
+
+
+def test_writers_commit_inside_each_others_transactions_without_waiting(db: str) -> None:
+    tenants = [f"c{i}" for i in range(8)]
+    with psycopg.connect(db, autocommit=True) as admin:
+        for tenant in tenants:
+            admin.execute("SELECT aos.register_tenant(%s)", (tenant,))
+    sessions = [psycopg.connect(db, options="-c lock_timeout=5s -c statement_timeout=10s") for _ in tenants]
+    try:
+        pids = [s.info.backend_pid for s in sessions]
+        # All eight open at once, each with a failure written (the first draws the smallest seqs).
+        for s, tenant in zip(sessions, tenants):
+            insert_run(s, tenant, f"open-{tenant}", "failed", "EXECUTION_TIMEOUT")
+        waits: list[tuple] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            with psycopg.connect(db, autocommit=True) as conn:
+                while not done.is_set():
+                    waits.extend(conn.execute(
+                        "SELECT pid, wait_event_type, wait_event, query FROM pg_stat_activity"
+                        " WHERE pid = ANY(%s) AND wait_event_type = 'Lock'", (pids,)).fetchall())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            # Commit in reverse order, all at once: each commits while the others are still open.
+            committers = [threading.Thread(target=s.commit, daemon=True) for s in reversed(sessions)]
+            started = time.monotonic()
+            for t in committers:
+                t.start()
+            for t in committers:
+                t.join(10)
+            elapsed = time.monotonic() - started
+            assert not any(t.is_alive() for t in committers), "a commit did not finish"
+        finally:
+            done.set()
+            sampler.join(10)
+        assert waits == [], f"writers waited on a lock while committing: {waits[:5]}"
+        assert elapsed < 3.0, f"eight commits took {elapsed:.1f}s"
+    finally:
+        for s in sessions:
+            s.close()
+    rows = outbox(db)
+    assert len(rows) == 8 * 3
+    assert {r["id"] for r in rows if r["event"] == "run_failed"} == {f"open-{t}" for t in tenants}
+
+
+# ---- 8. the ticker ---------------------------------------------------------------------------------
+
+
+def test_tick_events_refuses_repeatable_read(db: str) -> None:
+    fail_run(db, "t1", "r-tick")
+    with psycopg.connect(db) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.errors.InvalidTransactionState) as raised:
+            conn.execute("SELECT aos.tick_events()")
+        assert raised.value.sqlstate == "25000"
+        conn.rollback()
+        # At READ COMMITTED it closes a batch (a new tick, since an event was committed).
+        first = conn.execute("SELECT aos.tick_events()").fetchone()[0]
+        conn.commit()
+        assert first >= 1
+        again = conn.execute("SELECT aos.tick_events()").fetchone()[0]
+        assert again == first, "a tick without new events is the one before"
+
+
+# ---- 9. retention: aosdb prune-events --------------------------------------------------------------
+
+
+def test_prune_events_before_a_seq_and_a_resume_from_a_pruned_seq(db: str, run_cli, watcher) -> None:
+    # Three transactions, each closed by a tick of its own.
+    ticks = []
+    for tenant, run_id, code in [("t1", "p1", "EXECUTION_TIMEOUT"), ("t1", "p2", "BUDGET_EXCEEDED"),
+                                 ("t2", "p3", "AGENT_CRASH")]:
+        fail_run(db, tenant, run_id, code)
+        ticks.append(tick(db))
+    everything = outbox(db)
+    assert len(everything) == 3 + 2 + 3 and len(set(ticks)) == 3
+    oldest_kept = [r for r in everything if r["id"] == "p3"][0]["seq"]
+    kept = outbox(db, oldest_kept - 1)
+    assert len(kept) == 3
+
+    result = run_cli("prune-events", "--before", str(oldest_kept), "--dsn", db, timeout=30)
+    assert result.returncode == 0, str(result)
+    # The first tick sees only pruned events; the second bounds the batch of the kept ones.
+    assert result.stdout == "pruned 5 events and 1 ticks\n", str(result)
+    assert outbox(db) == kept
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert [r[0] for r in conn.execute("SELECT tick_id FROM aos.event_ticks ORDER BY tick_id")] == ticks[1:]
+
+    # A listener that last printed a pruned seq is told so, then replays from the oldest kept.
+    w = watcher("--since", str(everything[1]["seq"]), "--limit", "3")
+    assert_lines_are(w.take(3), kept)
+    assert w.wait_exit() == 0
+    assert w.stderr() == f"aosdb: events up to seq {oldest_kept - 1} were pruned; replaying from seq {oldest_kept}\n"
+    # One that last printed a kept seq is not warned.
+    result = run_cli("watch", "--since", str(kept[0]["seq"]), "--limit", "2", "--dsn", db, timeout=30)
+    assert result.returncode == 0 and result.stderr == "", str(result)
+    assert_lines_are([json.loads(line) for line in result.stdout.splitlines()], kept[1:])
+
+
+def test_prune_events_older_than(db: str, run_cli) -> None:
+    for i in range(3):
+        fail_run(db, "t1", f"old-{i}", "BUDGET_EXCEEDED")
+    old = outbox(db)
+    fail_run(db, "t2", "young", "BUDGET_EXCEEDED")
+    young = outbox(db, old[-1]["seq"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE aos.events SET created_at = now() - interval '2 days' WHERE seq <= %s", (old[-1]["seq"],))
+        conn.execute("UPDATE aos.events SET created_at = now() - interval '3 hours' WHERE seq > %s", (old[-1]["seq"],))
+    result = run_cli("prune-events", "--older-than", "1 day", "--dsn", db, timeout=30)
+    assert result.returncode == 0, str(result)
+    assert result.stdout == f"pruned {len(old)} events and 0 ticks\n", str(result)
+    assert brief(outbox(db)) == brief(young)
+    result = run_cli("prune-events", "--older-than", "2 hours", "--dsn", db, timeout=30)
+    assert result.stdout == f"pruned {len(young)} events and 0 ticks\n", str(result)
+    assert outbox(db) == []
+
+
+@pytest.mark.parametrize(("args", "fragment", "code"), [
+    ((), "exactly one of --before", 2),
+    (("--before", "5", "--older-than", "1 day"), "exactly one of --before", 2),
+    (("--older-than", "a fortnight"), "interval", 1),
+    (("--older-than", "-1 day"), "must not be negative", 1),
+    (("--before", "-3"), "must not be negative", 1),
+], ids=["neither", "both", "bad-interval", "negative-interval", "negative-seq"])
+def test_prune_events_rejects_bad_options_and_deletes_nothing(db: str, run_cli, args, fragment, code) -> None:
+    fail_run(db, "t1", "keep-me", "BUDGET_EXCEEDED")
+    tick(db)
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE aos.events SET created_at = now() - interval '30 days'")
+    before = counts(db)
+    result = run_cli("prune-events", *args, "--dsn", db, timeout=30)
+    assert_one_error_line(result, fragment)
+    assert result.returncode == code, str(result)
+    assert result.stdout == ""
+    assert counts(db) == before == (2, 1)

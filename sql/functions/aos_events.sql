@@ -100,6 +100,7 @@ AS $fn$
 DECLARE
     v_prev pg_snapshot;
     v_tick aos.event_ticks;
+    v_batch bigint;
     v_left integer := p_limit;
     v_count integer;
 BEGIN
@@ -107,6 +108,13 @@ BEGIN
         RAISE EXCEPTION 'a position (tick, seq) and a limit of at least 1 are required' USING ERRCODE = '22023';
     END IF;
     SELECT t.snapshot INTO v_prev FROM aos.event_ticks AS t WHERE t.tick_id < p_tick ORDER BY t.tick_id DESC LIMIT 1;
+    -- The position's batch is the first tick at or after p_tick: a position may name a tick still to
+    -- come, and a ticker that rolled back leaves a gap in the ids. With no tick before p_tick (the
+    -- oldest were pruned) p_tick itself: the first tick kept is then delivered whole.
+    IF v_prev IS NOT NULL THEN
+        SELECT min(t.tick_id) INTO v_batch FROM aos.event_ticks AS t WHERE t.tick_id >= p_tick;
+    END IF;
+    v_batch := coalesce(v_batch, p_tick);
     FOR v_tick IN SELECT t.* FROM aos.event_ticks AS t WHERE t.tick_id >= p_tick ORDER BY t.tick_id LOOP
         IF v_prev IS NULL THEN
             -- The first tick kept: everything it sees is its batch.
@@ -114,7 +122,7 @@ BEGIN
             SELECT v_tick.tick_id, e.seq, e.created_at, e.event, e.tenant_id, e.subject_id, e.payload
             FROM aos.events AS e
             WHERE e.tx_id < pg_snapshot_xmax(v_tick.snapshot) AND pg_visible_in_snapshot(e.tx_id, v_tick.snapshot)
-              AND (v_tick.tick_id > p_tick OR e.seq > p_seq)
+              AND (v_tick.tick_id > v_batch OR e.seq > p_seq)
               AND (p_tenant IS NULL OR e.tenant_id = p_tenant)
             ORDER BY e.seq
             LIMIT v_left;
@@ -129,7 +137,7 @@ BEGIN
                 SELECT x.* FROM aos.events AS x WHERE x.tx_id = ANY (ARRAY(SELECT pg_snapshot_xip(v_prev)))
             ) AS e
             WHERE pg_visible_in_snapshot(e.tx_id, v_tick.snapshot)
-              AND (v_tick.tick_id > p_tick OR e.seq > p_seq)
+              AND (v_tick.tick_id > v_batch OR e.seq > p_seq)
               AND (p_tenant IS NULL OR e.tenant_id = p_tenant)
             ORDER BY e.seq
             LIMIT v_left;

@@ -1,8 +1,10 @@
 -- PolicyProposalEngine (SPEC 5.3): an incident of severity high or critical
--- gets exactly one pending proposal that points at the incident and its run,
--- whose type comes from the failure class and whose proposed rule would catch
--- the same error code next time (warn for high, block for critical). Medium
--- and low incidents get none. The synthetic marks travel with it.
+-- is linked to exactly one pending proposal, whose type comes from the
+-- failure class and whose proposed rule would catch the same error code next
+-- time (warn for high, block for critical). One pending proposal per tenant
+-- and rule: the first incident of a rule opens it (and is its triggering
+-- incident), later ones join it and are counted. Medium and low incidents get
+-- none. The synthetic marks travel with it.
 BEGIN;
 
 SELECT aos.register_tenant('t1');
@@ -35,39 +37,55 @@ SELECT 't1', run_id, 'agent-a', 'failed', error_code, error_message FROM cases W
 SELECT activity.start_run('t1', run_id, 'agent-a', NULL) FROM cases WHERE run_id LIKE 'r-msg-%';
 SELECT activity.finish_run('t1', run_id, 'failed', jsonb_build_object('error_message', error_message))
 FROM cases WHERE run_id LIKE 'r-msg-%';
--- Re-delivery must not add a proposal either.
+-- Re-delivery must not add a proposal or a link either.
 UPDATE activity.runs SET status = 'failed' WHERE tenant_id = 't1' AND run_id IN ('r-timeout', 'r-crash');
 SELECT activity.finish_run('t1', 'r-msg-timeout', 'failed');
--- A synthetic critical failure.
-INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, is_synthetic, synthetic_scenario_id)
-VALUES ('t1', 'r-synthetic', 'agent-s', 'failed', 'AGENT_CRASH', TRUE, 'SDSR-T-032');
 RESET ROLE;
+-- A synthetic critical failure, in a tenant of its own: it opens its own proposal.
+SELECT aos.register_tenant('t2');
+SET LOCAL ROLE aos_worker;
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, is_synthetic, synthetic_scenario_id)
+VALUES ('t2', 'r-synthetic', 'agent-s', 'failed', 'AGENT_CRASH', TRUE, 'SDSR-T-032');
+RESET ROLE;
+
+-- The proposals of t1 as they must be: one per rule, triggered by the first
+-- incident of the rule (r-timeout and r-crash came in the first statement,
+-- r-msg-timeout and r-msg-crash joined them later), counting every incident.
+CREATE TEMP TABLE want_proposals (code text, enforcement text, incidents int, triggering_run_id text)
+    ON COMMIT DROP;
+INSERT INTO want_proposals VALUES
+    ('EXECUTION_TIMEOUT', 'warn', 2, 'r-timeout'),
+    ('AGENT_CRASH', 'block', 2, 'r-crash'),
+    ('STEP_FAILURE', 'warn', 1, 'r-step'),
+    ('SKILL_ERROR', 'warn', 1, 'r-skill');
 
 SELECT plan(
     (SELECT count(*)::int FROM cases WHERE want_code IS NOT NULL) * 2
     + (SELECT count(*)::int FROM cases WHERE want_code IS NULL)
     + 1     -- name and rationale
-    + 2     -- one per incident, as many as high and critical incidents
+    + 5     -- one pending proposal per rule, counts, links, last_seen_at, events
     + 2     -- synthetic marks
 );
 
 SELECT results_eq(
-    format($$SELECT count(*)::int, min(p.status), bool_and(p.triggering_incident_id = i.id),
-                    min(p.triggering_run_id), min(p.proposal_type), min(i.severity),
+    format($$SELECT count(*)::int, min(p.status), min(p.proposal_type), min(i.severity),
                     bool_and(p.reviewed_at IS NULL AND p.reviewed_by IS NULL)
              FROM incidents.incidents AS i
-             JOIN policies.policy_proposals AS p ON p.tenant_id = i.tenant_id AND p.triggering_incident_id = i.id
+             JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+             JOIN policies.policy_proposals AS p ON p.tenant_id = l.tenant_id AND p.id = l.proposal_id
              WHERE i.tenant_id = 't1' AND i.source_run_id = %L$$, c.run_id),
-    format($$VALUES (1, 'pending', TRUE, %L, %L, %L, TRUE)$$, c.run_id, c.want_type,
+    format($$VALUES (1, 'pending', %L, %L, TRUE)$$, c.want_type,
            CASE c.want_enforcement WHEN 'block' THEN 'critical' ELSE 'high' END),
-    format('a %s incident (%s) gets exactly one pending, unreviewed %s proposal pointing at it and its run',
+    format('a %s incident (%s) is linked to exactly one pending, unreviewed %s proposal',
            CASE c.want_enforcement WHEN 'block' THEN 'critical' ELSE 'high' END, c.run_id, c.want_type)
 )
 FROM cases AS c WHERE c.want_code IS NOT NULL ORDER BY c.run_id;
 
 SELECT is(
-    (SELECT p.proposed_rule FROM policies.policy_proposals AS p
-     WHERE p.tenant_id = 't1' AND p.triggering_run_id = c.run_id),
+    (SELECT p.proposed_rule FROM incidents.incidents AS i
+     JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+     JOIN policies.policy_proposals AS p ON p.tenant_id = l.tenant_id AND p.id = l.proposal_id
+     WHERE i.tenant_id = 't1' AND i.source_run_id = c.run_id),
     jsonb_build_object('rule_type', 'error_code', 'conditions', jsonb_build_object('error_codes',
                        jsonb_build_array(c.want_code)), 'enforcement', c.want_enforcement),
     format('the proposal of %s proposes exactly {"rule_type": "error_code", "conditions": {"error_codes": ["%s"]}, '
@@ -76,8 +94,13 @@ SELECT is(
 FROM cases AS c WHERE c.want_code IS NOT NULL ORDER BY c.run_id;
 
 SELECT is_empty(
-    format($$SELECT FROM policies.policy_proposals WHERE tenant_id = 't1' AND triggering_run_id = %L$$, c.run_id),
-    format('a %s incident (%s, %s) gets no proposal',
+    format($$SELECT FROM incidents.incidents AS i
+             WHERE i.tenant_id = 't1' AND i.source_run_id = %L
+               AND (EXISTS (SELECT FROM policies.proposal_incidents AS l
+                            WHERE l.tenant_id = i.tenant_id AND l.incident_id = i.id)
+                    OR EXISTS (SELECT FROM policies.policy_proposals AS p
+                               WHERE p.tenant_id = i.tenant_id AND p.triggering_incident_id = i.id))$$, c.run_id),
+    format('a %s incident (%s, %s) gets no proposal and no link',
            (SELECT i.severity FROM incidents.incidents AS i WHERE i.tenant_id = 't1' AND i.source_run_id = c.run_id),
            c.run_id, coalesce(c.error_code, 'code from the message')))
 FROM cases AS c WHERE c.want_code IS NULL ORDER BY c.run_id;
@@ -89,29 +112,56 @@ SELECT results_eq(
     'the proposal has a name and a rationale naming the error code'
 );
 
+SELECT set_eq(
+    $$SELECT p.proposed_rule -> 'conditions' -> 'error_codes' ->> 0 AS code, p.proposed_rule ->> 'enforcement' AS enforcement,
+             p.incident_count, p.triggering_run_id
+      FROM policies.policy_proposals AS p
+      JOIN incidents.incidents AS i ON i.tenant_id = p.tenant_id AND i.id = p.triggering_incident_id
+      WHERE p.tenant_id = 't1' AND p.status = 'pending' AND i.source_run_id = p.triggering_run_id$$,
+    'SELECT code, enforcement, incidents, triggering_run_id FROM want_proposals',
+    'one pending proposal per rule, triggered by the first incident of its rule and its run, counting all of them'
+);
 SELECT is_empty(
-    $$SELECT triggering_incident_id FROM policies.policy_proposals WHERE tenant_id = 't1'
-      GROUP BY triggering_incident_id HAVING count(*) > 1$$,
-    'no incident has more than one proposal, re-delivered failures included'
+    $$SELECT p.id FROM policies.policy_proposals AS p
+      WHERE p.tenant_id = 't1'
+        AND p.incident_count <> (SELECT count(*) FROM policies.proposal_incidents AS l
+                                 WHERE l.tenant_id = p.tenant_id AND l.proposal_id = p.id)$$,
+    'each proposal''s incident_count is the number of incidents linked to it'
 );
 SELECT results_eq(
-    $$SELECT count(*)::int FROM policies.policy_proposals WHERE tenant_id = 't1'$$,
+    $$SELECT count(*)::int FROM policies.proposal_incidents WHERE tenant_id = 't1'$$,
     $$SELECT count(*)::int FROM incidents.incidents WHERE tenant_id = 't1' AND severity IN ('high', 'critical')$$,
-    'as many proposals as high and critical incidents'
+    'as many links as high and critical incidents, re-delivered failures included'
+);
+SELECT is_empty(
+    $$SELECT p.id FROM policies.policy_proposals AS p
+      WHERE p.tenant_id = 't1'
+        AND p.last_seen_at IS DISTINCT FROM (
+            SELECT max(i.created_at) FROM policies.proposal_incidents AS l
+            JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
+            WHERE l.tenant_id = p.tenant_id AND l.proposal_id = p.id)$$,
+    'each proposal''s last_seen_at is when its latest linked incident was detected'
+);
+SELECT results_eq(
+    $$SELECT count(*)::int FROM aos.events WHERE tenant_id = 't1' AND event = 'proposal_created'$$,
+    $$SELECT count(*)::int FROM want_proposals$$,
+    'one proposal_created event per proposal, none for an incident that joined one'
 );
 
 SELECT results_eq(
-    $$SELECT p.is_synthetic, p.synthetic_scenario_id, p.proposed_rule ->> 'enforcement'
-      FROM policies.policy_proposals AS p WHERE p.tenant_id = 't1' AND p.triggering_run_id = 'r-synthetic'$$,
-    $$VALUES (TRUE, 'SDSR-T-032', 'block')$$,
+    $$SELECT p.is_synthetic, p.synthetic_scenario_id, p.proposed_rule ->> 'enforcement', p.incident_count
+      FROM policies.policy_proposals AS p WHERE p.tenant_id = 't2' AND p.triggering_run_id = 'r-synthetic'$$,
+    $$VALUES (TRUE, 'SDSR-T-032', 'block', 1)$$,
     'the proposal of a synthetic critical incident carries its synthetic marks'
 );
 SELECT results_eq(
-    $$SELECT i.is_synthetic, i.synthetic_scenario_id FROM incidents.incidents AS i
+    $$SELECT i.is_synthetic, i.synthetic_scenario_id, l.is_synthetic, l.synthetic_scenario_id
+      FROM incidents.incidents AS i
       JOIN policies.policy_proposals AS p ON p.tenant_id = i.tenant_id AND p.triggering_incident_id = i.id
-      WHERE i.tenant_id = 't1' AND i.source_run_id = 'r-synthetic'$$,
-    $$VALUES (TRUE, 'SDSR-T-032')$$,
-    'and its triggering incident carries the same marks'
+      JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id
+      WHERE i.tenant_id = 't2' AND i.source_run_id = 'r-synthetic'$$,
+    $$VALUES (TRUE, 'SDSR-T-032', TRUE, 'SDSR-T-032')$$,
+    'and its triggering incident and that incident''s link carry the same marks'
 );
 
 SELECT * FROM finish();

@@ -4,12 +4,14 @@
 -- is one prevention record (outcome from the enforcement or the guardrail's
 -- action) and sets policy_violation. Boundaries are exact (at the limit is
 -- not over it), live runs are not evaluated, re-evaluation never duplicates,
--- and windowed guardrails count one tenant's runs only.
+-- and windowed guardrails count one tenant's runs only. The failure spike is
+-- judged at every terminal run, a success as well as a failure (the window
+-- order of runs, one freeze per window: 49-windowed-guardrails.sql).
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES
     ('rules'), ('guard'), ('timing'), ('disabled'), ('rate'), ('rate-other'),
-    ('spike5'), ('spike6'), ('spike9'), ('spike-other')
+    ('spike5'), ('spike6'), ('spike-ok'), ('spike9'), ('spike-other')
 ) AS v (t);
 
 -- What the PolicyEngine concluded about one run: its prevention records as
@@ -257,6 +259,11 @@ SELECT t, t || '-' || i, 'agent-s', CASE WHEN i <= ok THEN 'succeeded' ELSE 'fai
 FROM (VALUES ('spike5', 5), ('spike6', 4)) AS v (t, ok), generate_series(1, 9) AS i;
 INSERT INTO activity.runs (tenant_id, run_id, agent_id, status)
 VALUES ('spike5', 'spike5-10', 'agent-s', 'failed'), ('spike6', 'spike6-10', 'agent-s', 'failed');
+-- Six failures first, then successes: the success that makes ten runs tips it.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status)
+SELECT 'spike-ok', 'spike-ok-' || i, 'agent-s', CASE WHEN i <= 6 THEN 'failed' ELSE 'succeeded' END
+FROM generate_series(1, 9) AS i;
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('spike-ok', 'spike-ok-10', 'agent-s', 'succeeded');
 INSERT INTO activity.runs (tenant_id, run_id, agent_id, status)
 SELECT 'spike9', 'spike9-' || i, 'agent-s', 'failed' FROM generate_series(1, 9) AS i;
 INSERT INTO activity.runs (tenant_id, run_id, agent_id, status)
@@ -266,6 +273,8 @@ RESET ROLE;
 INSERT INTO expected VALUES
     ('spike5', 'spike5-10', 'none/false', 'dg-004: 5 failed of 10 runs in 60 s (0.5) is not over the rate'),
     ('spike6', 'spike6-10', 'frozen:dg-004/true', 'dg-004: 6 failed of 10 runs in 60 s freezes on the failed run'),
+    ('spike-ok', 'spike-ok-10', 'frozen:dg-004/true',
+     'dg-004: a success that makes 10 runs of which 6 failed freezes on that success'),
     ('spike9', 'spike9-9', 'none/false', 'dg-004: 9 runs, all failed, are fewer than 10: no freeze'),
     ('spike-other', 'other-1', 'none/false',
      'dg-004: another tenant''s failures do not count toward the rate (1 failed run of its own)');
@@ -273,7 +282,7 @@ INSERT INTO expected VALUES
 SELECT plan(
     (SELECT count(*)::int FROM expected)
     + 1     -- live runs not evaluated
-    + 3     -- windowed: no record on the earlier runs
+    + 4     -- windowed: no record on the earlier runs
     + 1     -- a retired rule is not evaluated
     + 1     -- a prevention record carries what was measured
     + 1     -- synthetic marks
@@ -297,6 +306,11 @@ SELECT results_eq(
     $$SELECT run_id FROM policies.prevention_records WHERE tenant_id = 'spike6'$$,
     $$VALUES ('spike6-10')$$,
     'dg-004: only the failure that tipped the rate over 0.5 is frozen, not the earlier runs'
+);
+SELECT results_eq(
+    $$SELECT run_id FROM policies.prevention_records WHERE tenant_id = 'spike-ok'$$,
+    $$VALUES ('spike-ok-10')$$,
+    'dg-004: only the success that met the rule is frozen, not the failures before it'
 );
 
 SELECT is_empty(

@@ -8,13 +8,19 @@ BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
 
--- One high failure (EXECUTION_TIMEOUT, proposal warn) per story, and a
--- critical one (AGENT_CRASH, proposal block).
+-- One proposal per story. A tenant has one pending proposal per rule, so
+-- each story fails with a code of its own: high failures (proposal warn) and
+-- a critical one (AGENT_CRASH, proposal block).
 INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code)
 SELECT t, r, 'agent-a', 'failed', c
-FROM (VALUES ('t1', 'r-approve', 'EXECUTION_TIMEOUT'), ('t1', 'r-reject', 'EXECUTION_TIMEOUT'),
+FROM (VALUES ('t1', 'r-approve', 'EXECUTION_TIMEOUT'),
              ('t1', 'r-approved', 'AGENT_CRASH'), ('t1', 'r-rejected', 'STEP_FAILURE'),
              ('t1', 'r-pending', 'SKILL_ERROR'), ('t2', 'r-other', 'EXECUTION_TIMEOUT')) AS v (t, r, c);
+-- The failure classes hold four high or critical codes; the fifth story is a
+-- high incident the platform reports itself (cause system) about a run.
+INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t1', 'r-reject', 'agent-a', 'succeeded');
+INSERT INTO incidents.incidents (tenant_id, source_run_id, title, severity, category, error_code, cause_type)
+VALUES ('t1', 'r-reject', 'disk full on the agent host', 'high', 'execution_failure', 'DISK_FULL', 'system');
 
 -- Proposals by name, readable by every role the test plays.
 CREATE TEMP TABLE prop (name text PRIMARY KEY, id uuid) ON COMMIT DROP;

@@ -5,8 +5,9 @@
 -- and nobody else may call them; the worker API runs with the caller's
 -- rights. Every one of them turns JIT off: its queries are short, and a JIT
 -- compilation would cost more than it saves. The engine triggers exist, fire
--- per statement with transition tables (the approval trigger per row, only
--- when a proposal becomes approved), and in the order their names say.
+-- per statement with transition tables, and in the order their names say; the
+-- two row triggers (the transition guard, the approval) carry their rule in a
+-- WHEN clause, so the rows that break or meet no rule cost no function call.
 BEGIN;
 
 -- By name: every overload is checked, so a signature change keeps the checks.
@@ -70,22 +71,39 @@ JOIN pg_catalog.pg_proc AS p ON p.pronamespace = n.oid AND p.proname = f.functio
 
 CREATE TEMP TABLE trg (
     schema_name name, table_name name, trigger_name name, func_schema name, func_name name,
-    on_insert boolean, on_update boolean, old_table boolean, new_table boolean, per_row boolean
+    on_insert boolean, on_update boolean, old_table boolean, new_table boolean, per_row boolean, before boolean
 ) ON COMMIT DROP;
 INSERT INTO trg VALUES
-    ('activity', 'runs', '_010_check_transition', 'activity', 'tg_runs__check_transition', FALSE, TRUE, TRUE, TRUE, FALSE),
-    ('activity', 'runs', '_100_policy_engine_insert', 'policies', 'tg_runs__enforce', TRUE, FALSE, FALSE, TRUE, FALSE),
-    ('activity', 'runs', '_100_policy_engine_update', 'policies', 'tg_runs__enforce', FALSE, TRUE, TRUE, TRUE, FALSE),
+    -- Before the update: a forbidden change of status is refused before it is written.
+    ('activity', 'runs', '_010_check_transition', 'activity', 'tg_runs__check_transition',
+     FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
+    ('activity', 'runs', '_100_policy_engine_insert', 'policies', 'tg_runs__enforce',
+     TRUE, FALSE, FALSE, TRUE, FALSE, FALSE),
+    ('activity', 'runs', '_100_policy_engine_update', 'policies', 'tg_runs__enforce',
+     FALSE, TRUE, TRUE, TRUE, FALSE, FALSE),
     ('activity', 'runs', '_200_incident_engine_insert', 'incidents', 'tg_runs__open_incidents',
-     TRUE, FALSE, FALSE, TRUE, FALSE),
+     TRUE, FALSE, FALSE, TRUE, FALSE, FALSE),
     ('activity', 'runs', '_200_incident_engine_update', 'incidents', 'tg_runs__open_incidents',
-     FALSE, TRUE, TRUE, TRUE, FALSE),
-    ('incidents', 'incidents', '_100_proposal_engine', 'policies', 'tg_incidents__propose', TRUE, FALSE, FALSE, TRUE, FALSE),
-    -- Per row, without transition tables: its WHEN clause (below) keeps the
+     FALSE, TRUE, TRUE, TRUE, FALSE, FALSE),
+    ('incidents', 'incidents', '_100_proposal_engine', 'policies', 'tg_incidents__propose',
+     TRUE, FALSE, FALSE, TRUE, FALSE, FALSE),
+    -- Per row, without transition tables: its WHEN clause (row_trg) keeps the
     -- PolicyProposalEngine's count updates from firing it at all.
     ('policies', 'policy_proposals', '_100_policy_engine_rule_from_approval', 'policies',
-     'tg_policy_proposals__create_rule', FALSE, TRUE, FALSE, FALSE, TRUE),
-    ('aos', 'events', '_900_wake', 'aos', 'tg_events__wake', TRUE, FALSE, FALSE, FALSE, FALSE);
+     'tg_policy_proposals__create_rule', FALSE, TRUE, FALSE, FALSE, TRUE, FALSE),
+    ('aos', 'events', '_900_wake', 'aos', 'tg_events__wake', TRUE, FALSE, FALSE, FALSE, FALSE, FALSE);
+
+-- The row triggers: the columns whose UPDATE fires them, and their WHEN clause.
+CREATE TEMP TABLE row_trg (table_name regclass, trigger_name name, columns text[], condition text, what text)
+    ON COMMIT DROP;
+INSERT INTO row_trg VALUES
+    ('activity.runs', '_010_check_transition', '{status}',
+     $$(((old.state = 'completed'::text) AND (new.status IS DISTINCT FROM old.status)))$$,
+     'only when the status of a completed run changes'),
+    -- A storm updates a pending proposal's count at every statement: that must cost no trigger call.
+    ('policies.policy_proposals', '_100_policy_engine_rule_from_approval', '{status}',
+     $$(((new.status = 'approved'::text) AND (old.status <> 'approved'::text)))$$,
+     'only when a proposal becomes approved');
 
 SELECT plan(
     (SELECT count(*)::int FROM fns)
@@ -93,7 +111,8 @@ SELECT plan(
     + (SELECT count(*)::int FROM fn_parts) * 5
     + 1     -- jit off, catalog-wide
     + (SELECT count(*)::int FROM trg) * 2
-    + 5     -- firing order on activity.runs, per-row triggers, the approval trigger's columns and condition
+    + 3     -- firing order on activity.runs, the row triggers
+    + (SELECT count(*)::int FROM row_trg) * 2
 );
 
 -- ------------------------------------------------------------- functions
@@ -162,15 +181,18 @@ FROM trg AS t ORDER BY t.schema_name, t.table_name, t.trigger_name;
 
 -- tgtype bits: 1 row, 2 before, 4 insert, 8 delete, 16 update, 32 truncate, 64 instead.
 SELECT results_eq(
-    format($$SELECT tg.tgtype & 1 <> 0, tg.tgtype & (2 | 64) = 0, tg.tgtype & 4 <> 0, tg.tgtype & 16 <> 0,
-                    tg.tgtype & (8 | 32) = 0, tg.tgoldtable IS NOT NULL, tg.tgnewtable IS NOT NULL, tg.tgenabled
+    format($$SELECT tg.tgtype & 1 <> 0, tg.tgtype & 2 <> 0, tg.tgtype & 64 = 0, tg.tgtype & 4 <> 0,
+                    tg.tgtype & 16 <> 0, tg.tgtype & (8 | 32) = 0, tg.tgoldtable IS NOT NULL, tg.tgnewtable IS NOT NULL,
+                    tg.tgenabled
              FROM pg_catalog.pg_trigger AS tg
              WHERE tg.tgrelid = %L::regclass AND tg.tgname = %L$$,
            format('%I.%I', t.schema_name, t.table_name), t.trigger_name),
-    format($$VALUES (%L::boolean, TRUE, %L::boolean, %L::boolean, TRUE, %L::boolean, %L::boolean, 'O'::"char")$$,
-           t.per_row, t.on_insert, t.on_update, t.old_table, t.new_table),
-    format('trigger %s on %s.%s is enabled, AFTER %s, FOR EACH %s, with %s', t.trigger_name,
-           t.schema_name, t.table_name, CASE WHEN t.on_insert THEN 'INSERT' ELSE 'UPDATE' END,
+    format($$VALUES (%L::boolean, %L::boolean, TRUE, %L::boolean, %L::boolean, TRUE, %L::boolean, %L::boolean,
+                     'O'::"char")$$,
+           t.per_row, t.before, t.on_insert, t.on_update, t.old_table, t.new_table),
+    format('trigger %s on %s.%s is enabled, %s %s, FOR EACH %s, with %s', t.trigger_name,
+           t.schema_name, t.table_name, CASE WHEN t.before THEN 'BEFORE' ELSE 'AFTER' END,
+           CASE WHEN t.on_insert THEN 'INSERT' ELSE 'UPDATE' END,
            CASE WHEN t.per_row THEN 'ROW' ELSE 'STATEMENT' END,
            CASE WHEN t.old_table THEN 'old and new transition tables'
                 WHEN t.new_table THEN 'a new transition table' ELSE 'no transition table' END)
@@ -192,31 +214,31 @@ SELECT is(
     ARRAY['_100_policy_engine_insert', '_200_incident_engine_insert'],
     'INSERT (and COPY) on activity.runs fires the PolicyEngine, then the IncidentEngine'
 );
-SELECT is_empty(
-    $$SELECT tgname FROM pg_catalog.pg_trigger
+SELECT set_eq(
+    $$SELECT tgrelid::regclass::text, tgname::text FROM pg_catalog.pg_trigger
       WHERE tgrelid IN ('activity.runs'::regclass, 'incidents.incidents'::regclass,
                         'policies.policy_proposals'::regclass, 'aos.events'::regclass)
-        AND NOT tgisinternal AND tgtype & 1 <> 0 AND tgname <> '_100_policy_engine_rule_from_approval'$$,
-    'no row-level trigger on the tables the engines watch but the approval trigger: every engine fires once per statement'
+        AND NOT tgisinternal AND tgtype & 1 <> 0$$,
+    'SELECT table_name::text, trigger_name::text FROM row_trg',
+    'the only row triggers on the tables the engines watch are the transition guard and the approval: '
+    || 'every engine fires once per statement'
 );
--- The approval trigger fires for a change of status only, and only when the
--- proposal becomes approved: a storm updates a pending proposal's count at
--- every statement, and that must cost no trigger call.
 SELECT is(
     (SELECT ARRAY(SELECT a.attname::text FROM unnest(tg.tgattr) AS k (attnum)
                   JOIN pg_catalog.pg_attribute AS a ON a.attrelid = tg.tgrelid AND a.attnum = k.attnum)
-     FROM pg_catalog.pg_trigger AS tg
-     WHERE tg.tgrelid = 'policies.policy_proposals'::regclass AND tg.tgname = '_100_policy_engine_rule_from_approval'),
-    ARRAY['status'],
-    'the approval trigger fires on UPDATE OF status only'
-);
+     FROM pg_catalog.pg_trigger AS tg WHERE tg.tgrelid = r.table_name AND tg.tgname = r.trigger_name),
+    r.columns,
+    format('row trigger %s on %s fires on UPDATE OF %s only', r.trigger_name, r.table_name,
+           array_to_string(r.columns, ', '))
+)
+FROM row_trg AS r ORDER BY r.trigger_name;
 SELECT is(
     (SELECT substring(pg_catalog.pg_get_triggerdef(tg.oid) FROM ' WHEN (.*) EXECUTE ')
-     FROM pg_catalog.pg_trigger AS tg
-     WHERE tg.tgrelid = 'policies.policy_proposals'::regclass AND tg.tgname = '_100_policy_engine_rule_from_approval'),
-    $$(((new.status = 'approved'::text) AND (old.status <> 'approved'::text)))$$,
-    'the approval trigger fires only when status becomes approved (WHEN new is approved and old was not)'
-);
+     FROM pg_catalog.pg_trigger AS tg WHERE tg.tgrelid = r.table_name AND tg.tgname = r.trigger_name),
+    r.condition,
+    format('row trigger %s on %s calls its function %s (its WHEN clause)', r.trigger_name, r.table_name, r.what)
+)
+FROM row_trg AS r ORDER BY r.trigger_name;
 
 SELECT * FROM finish();
 ROLLBACK;

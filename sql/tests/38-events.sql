@@ -1,7 +1,8 @@
 -- The outbox (SPEC 7): every engine effect and operator action appends one
--- aos.events row with its event name, tenant, subject and payload; seq
--- follows causal order; what is rolled back leaves no event. (NOTIFY delivery
--- needs real commits and is tested from Python.)
+-- aos.events row with its event name, tenant, subject and payload; seq is
+-- drawn at insert, so within a transaction it follows causal order; what is
+-- rolled back leaves no event. (Batches by snapshot: 39-outbox.sql. The
+-- NOTIFY wake-up needs real commits and is tested from Python.)
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);

@@ -437,7 +437,7 @@ UNION ALL
 SELECT 't2', 'r-storm-' || i, 'agent-z', 'failed', 'SKILL_ERROR', '2024-08-20 00:00:00+00'::timestamptz + i * INTERVAL '1 minute'
 FROM generate_series(1, 3) AS i;
 UPDATE incidents.incidents SET created_at = '2024-08-20 00:00:00+00'::timestamptz
-                                            + (substr(source_run_id, 9)::integer / 2) * INTERVAL '1 minute'
+                                            + ((substr(source_run_id, 9)::integer + 1) / 2) * INTERVAL '1 minute'
 WHERE source_run_id LIKE 'r-storm-%';
 UPDATE incidents.incidents SET created_at = '2024-08-01 04:00:00+00' WHERE tenant_id = 't1' AND source_run_id = 'r-skill';
 UPDATE incidents.incidents SET created_at = '2024-08-10 01:00:00+00'
