@@ -37,7 +37,7 @@ SELECT plan(
     + (SELECT count(*)::int FROM public_functions) * (2 + (SELECT count(*)::int FROM group_roles))
     + 5
     + (SELECT count(*)::int FROM facades) * 3
-    + 4
+    + 5
 );
 
 -- SPEC 4: every object belongs to aos_owner, except that each engine role
@@ -216,11 +216,7 @@ SELECT ok(
 );
 DROP FUNCTION activity._pgtap_probe();
 
--- Neither public function can be steered by the caller's search_path.
--- aos.current_tenant() pins it. policies.rule_conditions_valid has a
--- SQL-standard body instead: its names are resolved once, when it is
--- created, not at each call; and without a SET clause PostgreSQL can inline
--- it into the CHECK constraints that call it.
+-- Neither public function can be steered by the caller's search_path: both pin it.
 SELECT ok(
     EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = 'aos.current_tenant()'::regprocedure
             AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig)),
@@ -228,10 +224,16 @@ SELECT ok(
 );
 SELECT ok(
     EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = 'policies.rule_conditions_valid(text,jsonb)'::regprocedure
-            AND prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql')
-            AND prosqlbody IS NOT NULL AND proconfig IS NULL),
-    'policies.rule_conditions_valid is LANGUAGE sql with a SQL-standard body (bound at creation, so no search_path '
-    || 'to pin) and no SET clause (so it can be inlined)'
+            AND 'search_path=pg_catalog, pg_temp' = ANY (proconfig)),
+    'policies.rule_conditions_valid pins search_path = pg_catalog, pg_temp'
+);
+-- PL/pgSQL keeps its expression's plan for the session; an inlinable SQL
+-- body would be read again (19 kB of parse tree) by every statement that
+-- checks a policy_proposals or policy_rules constraint.
+SELECT ok(
+    EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = 'policies.rule_conditions_valid(text,jsonb)'::regprocedure
+            AND prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'plpgsql')),
+    'policies.rule_conditions_valid is PL/pgSQL (its plan is cached, not re-read per statement)'
 );
 
 -- SPEC 6.2: the facades are read-only and tenant-scoped. STABLE (PostgreSQL
