@@ -29,11 +29,13 @@ SET jit = off
 SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
-    -- The newly failed runs, by key (v_tenant_ids[i], v_run_ids[i]).
+    -- The newly failed runs, by key (v_tenant_ids[i], v_run_ids[i]); the statement reads an
+    -- INSERT's from the transition table, an UPDATE's back by key.
     v_tenant_ids text[];
     v_run_ids uuid[];
+    v_inserted boolean := TG_OP = 'INSERT';
 BEGIN
-    IF TG_OP = 'INSERT' THEN
+    IF v_inserted THEN
         SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_ids, v_run_ids
         FROM new_runs AS n WHERE n.status = 'failed';
     ELSE
@@ -53,11 +55,19 @@ BEGIN
                    SELECT FROM policies.prevention_records AS p
                    WHERE p.tenant_id = r.tenant_id AND p.run_id = r.run_id AND p.outcome = 'prevented'
                ) AS prevented
-        FROM unnest(v_tenant_ids, v_run_ids) AS k (tenant_id, id)
-        -- A primary-key probe per run, whatever the table's size was when this
-        -- plan was made (OFFSET 0 keeps the planner from turning it into a hash join).
-        CROSS JOIN LATERAL (
-            SELECT * FROM activity.runs AS x WHERE x.tenant_id = k.tenant_id AND x.id = k.id OFFSET 0
+        FROM (
+            -- An INSERT: its rows as the transition table holds them.
+            SELECT x.* FROM new_runs AS x WHERE v_inserted AND x.status = 'failed'
+            UNION ALL
+            -- An UPDATE: the runs that reached failed, by key. A primary-key probe per run, whatever
+            -- the table's size was when this plan was made (OFFSET 0 keeps the planner from turning
+            -- it into a hash join).
+            SELECT x.*
+            FROM unnest(v_tenant_ids, v_run_ids) AS k (tenant_id, id)
+            CROSS JOIN LATERAL (
+                SELECT * FROM activity.runs AS y WHERE y.tenant_id = k.tenant_id AND y.id = k.id OFFSET 0
+            ) AS x
+            WHERE NOT v_inserted
         ) AS r
     ),
     created AS (

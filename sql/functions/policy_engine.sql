@@ -101,11 +101,24 @@ DECLARE
     v_details jsonb[];
     v_synthetic boolean[];
     v_scenarios text[];
+    -- A statement of one row (most are) is judged step by step: see below.
+    v_rows bigint;
+    v_run record;
+    v_guardrail record;
+    v_window interval;
+    v_limit integer;
+    v_count bigint;
+    v_total bigint;
+    v_failed bigint;
+    v_hit boolean;
+    v_record_details jsonb;
 BEGIN
     IF v_inserted THEN
         -- The transition table holds the rows in the order the statement wrote them.
-        SELECT array_agg(n.tenant_id), array_agg(n.id) INTO v_tenant_keys, v_run_keys
-        FROM new_runs AS n WHERE n.state = 'completed';
+        SELECT array_agg(n.tenant_id) FILTER (WHERE n.state = 'completed'),
+               array_agg(n.id) FILTER (WHERE n.state = 'completed'), count(*)
+        INTO v_tenant_keys, v_run_keys, v_rows
+        FROM new_runs AS n;
     ELSE
         SELECT array_agg(n.tenant_id ORDER BY n.ord), array_agg(n.id ORDER BY n.ord) INTO v_tenant_keys, v_run_keys
         FROM (SELECT x.*, row_number() OVER () AS ord FROM new_runs AS x) AS n
@@ -115,107 +128,197 @@ BEGIN
     IF v_run_keys IS NULL THEN
         RETURN NULL;
     END IF;
+    v_rows := CASE WHEN v_inserted THEN v_rows ELSE cardinality(v_run_keys) END;
 
-    -- Stage 1.
-    WITH runs AS MATERIALIZED (
-        SELECT x.tenant_id, x.run_id, x.agent_id, x.status, x.goal, x.created_at, x.error_code, x.error_message,
-               x.estimated_cost_usd, x.input_tokens, x.output_tokens, x.duration_ms, x.attempts,
-               x.is_synthetic, x.synthetic_scenario_id, x.row_ctid
-        FROM unnest(v_tenant_keys, v_run_keys) AS k (tenant_id, id)
-        -- A primary-key probe per run, whatever the table's size was when this
-        -- plan was made (OFFSET 0 keeps the planner from turning it into a hash join).
-        CROSS JOIN LATERAL (
-            SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
-            WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
-        ) AS x
-    ),
-    -- The enabled guardrails with their parameters typed once per statement, not once per run.
-    guardrails AS MATERIALIZED (
-        SELECT g.id, g.action, g.rule_type, g.config,
-               CASE g.action WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' WHEN 'audit' THEN 'audited'
-                             WHEN 'throttle' THEN 'throttled' ELSE 'frozen' END AS outcome,
-               g.config ->> 'metric' AS metric,
-               (g.config ->> 'max')::numeric AS max_value,
-               -- Inline, not policies.like_patterns(): a SQL function with a subquery is re-planned per call.
-               ARRAY(
-                   SELECT '%' || replace(replace(replace(lower(p.pattern), '\', '\\'), '%', '\%'), '_', '\_') || '%'
-                   FROM jsonb_array_elements_text(g.config -> 'patterns') AS p (pattern)
-               ) AS like_patterns,
-               make_interval(secs => (g.config ->> 'window_seconds')::int) AS window_length,
-               (g.config ->> 'max_runs')::int AS max_runs,
-               (g.config ->> 'min_runs')::int AS min_runs,
-               (g.config ->> 'max_failure_rate')::numeric AS max_failure_rate,
-               -- Fewer failures than this can never be more than max_failure_rate of min_runs runs.
-               floor((g.config ->> 'max_failure_rate')::numeric * (g.config ->> 'min_runs')::int)::int + 1
-                   AS min_failures
-        FROM policies.default_guardrails AS g
-        WHERE g.is_enabled
-    )
-    SELECT
-        (SELECT jsonb_agg(v) FROM (
-            SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL::uuid AS policy_rule_id, g.id AS guardrail_id,
-                   g.outcome, jsonb_build_object('guardrail', g.id, 'action', g.action, 'config', g.config) AS details,
-                   ru.is_synthetic, ru.synthetic_scenario_id
-            FROM guardrails AS g
-            INNER JOIN runs AS ru ON CASE g.rule_type
+    IF v_rows = 1 THEN
+        -- One run, and no other row in its statement: the same verdicts as the set-based stages
+        -- below, each guardrail's in a few small queries. Starting the plan of the set-based query
+        -- costs more than this costs to run.
+        IF v_inserted THEN
+            SELECT n.*, NULL::tid AS row_ctid INTO v_run FROM new_runs AS n;
+        ELSE
+            SELECT r.*, r.ctid AS row_ctid INTO v_run FROM activity.runs AS r
+            WHERE r.tenant_id = v_tenant_keys[1] AND r.id = v_run_keys[1];
+        END IF;
+        FOR v_guardrail IN
+            SELECT g.id, g.action, g.rule_type, g.config FROM policies.default_guardrails AS g WHERE g.is_enabled
+        LOOP
+            v_hit := FALSE;
+            v_record_details := jsonb_build_object('guardrail', v_guardrail.id, 'action', v_guardrail.action,
+                                            'config', v_guardrail.config);
+            v_window := make_interval(secs => (v_guardrail.config ->> 'window_seconds')::int);
+            CASE v_guardrail.rule_type
                 WHEN 'max_value' THEN
-                    CASE g.metric
-                        WHEN 'estimated_cost_cents' THEN ru.estimated_cost_usd > g.max_value / 100
-                        WHEN 'total_tokens' THEN ru.input_tokens + ru.output_tokens > g.max_value
-                        ELSE policies.metric_value(g.metric, ru.estimated_cost_usd, ru.input_tokens, ru.output_tokens,
-                                                   ru.duration_ms, ru.attempts) > g.max_value
-                    END
-                WHEN 'pattern_block' THEN lower(ru.goal) LIKE ANY (g.like_patterns)
-                ELSE FALSE
-            END
-        ) AS v),
-        (SELECT jsonb_agg(w) FROM (
-            SELECT gr.tenant_id, gr.created_at, gr.size, g.id, g.rule_type, g.action, g.outcome, g.config,
-                   g.window_length, g.max_runs, g.min_runs, g.max_failure_rate, c.counted
+                    v_hit := CASE v_guardrail.config ->> 'metric'
+                        WHEN 'estimated_cost_cents' THEN
+                            v_run.estimated_cost_usd > (v_guardrail.config ->> 'max')::numeric / 100
+                        WHEN 'total_tokens' THEN
+                            v_run.input_tokens + v_run.output_tokens > (v_guardrail.config ->> 'max')::numeric
+                        ELSE policies.metric_value(v_guardrail.config ->> 'metric', v_run.estimated_cost_usd,
+                                                   v_run.input_tokens, v_run.output_tokens, v_run.duration_ms,
+                                                   v_run.attempts) > (v_guardrail.config ->> 'max')::numeric
+                    END;
+                WHEN 'pattern_block' THEN
+                    IF v_run.goal IS NOT NULL THEN
+                        v_hit := lower(v_run.goal) LIKE ANY (policies.like_patterns(v_guardrail.config -> 'patterns'));
+                    END IF;
+                WHEN 'rate_limit' THEN
+                    v_limit := (v_guardrail.config ->> 'max_runs')::int;
+                    SELECT count(*) INTO v_count FROM (
+                        SELECT FROM activity.runs AS w
+                        WHERE w.tenant_id = v_run.tenant_id
+                          AND w.created_at > v_run.created_at - v_window AND w.created_at <= v_run.created_at
+                        LIMIT v_limit + 1) AS recent;
+                    v_hit := v_count > v_limit;
+                WHEN 'failure_spike' THEN
+                    v_limit := floor((v_guardrail.config ->> 'max_failure_rate')::numeric
+                                     * (v_guardrail.config ->> 'min_runs')::int)::int + 1;
+                    SELECT count(*) INTO v_count FROM (
+                        SELECT FROM activity.runs AS w
+                        WHERE w.tenant_id = v_run.tenant_id AND w.status = 'failed'
+                          AND w.created_at > v_run.created_at - v_window AND w.created_at <= v_run.created_at
+                        LIMIT v_limit) AS failures;
+                    IF v_count >= v_limit AND NOT EXISTS (
+                        SELECT FROM policies.prevention_records AS p
+                        INNER JOIN activity.runs AS w ON w.tenant_id = p.tenant_id AND w.run_id = p.run_id
+                        WHERE p.tenant_id = v_run.tenant_id AND p.guardrail_id = v_guardrail.id
+                          AND p.outcome <> 'throttled' AND p.created_at > v_run.created_at - v_window
+                          AND w.created_at > v_run.created_at - v_window AND w.created_at <= v_run.created_at)
+                    THEN
+                        SELECT count(*), count(*) FILTER (WHERE w.status = 'failed') INTO v_total, v_failed
+                        FROM activity.runs AS w
+                        WHERE w.tenant_id = v_run.tenant_id AND w.state = 'completed'
+                          AND w.created_at > v_run.created_at - v_window AND w.created_at <= v_run.created_at;
+                        v_hit := v_total >= (v_guardrail.config ->> 'min_runs')::int
+                                 AND v_failed > (v_guardrail.config ->> 'max_failure_rate')::numeric * v_total;
+                        v_record_details := v_record_details || jsonb_build_object('runs', v_total, 'failed', v_failed);
+                    END IF;
+                ELSE
+                    NULL;
+            END CASE;
+            IF v_hit THEN
+                v_found := coalesce(v_found, '[]') || jsonb_build_object(
+                    'tenant_id', v_run.tenant_id, 'run_id', v_run.run_id, 'row_ctid', v_run.row_ctid,
+                    'policy_rule_id', NULL, 'guardrail_id', v_guardrail.id,
+                    'outcome', CASE v_guardrail.action WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned'
+                                   WHEN 'audit' THEN 'audited' WHEN 'throttle' THEN 'throttled' ELSE 'frozen' END,
+                    'details', v_record_details, 'is_synthetic', v_run.is_synthetic,
+                    'synthetic_scenario_id', v_run.synthetic_scenario_id);
+            END IF;
+        END LOOP;
+        v_has_rules := EXISTS (
+            SELECT FROM policies.policy_rules AS ar WHERE ar.tenant_id = v_run.tenant_id AND ar.status = 'active');
+    ELSE
+        -- Stage 1.
+        WITH runs AS MATERIALIZED (
+            SELECT n.tenant_id, n.run_id, n.agent_id, n.status, n.goal, n.created_at, n.error_code, n.error_message,
+                   n.estimated_cost_usd, n.input_tokens, n.output_tokens, n.duration_ms, n.attempts,
+                   n.is_synthetic, n.synthetic_scenario_id, n.row_ctid
             FROM (
-                SELECT ru.tenant_id, ru.created_at, count(*) AS size FROM runs AS ru GROUP BY ru.tenant_id, ru.created_at
-            ) AS gr
-            INNER JOIN guardrails AS g ON g.rule_type IN ('rate_limit', 'failure_spike')
-            CROSS JOIN LATERAL (
-                SELECT CASE g.rule_type
-                    -- the runs recorded in the window (runs_tenant_created_at_idx), up to max_runs + the
-                    -- group's size: beyond that every run of the group is over the limit anyway
-                    WHEN 'rate_limit' THEN (
-                        SELECT count(*) FROM (
-                            SELECT FROM activity.runs AS w
-                            WHERE w.tenant_id = gr.tenant_id
-                              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
-                            LIMIT g.max_runs + gr.size) AS recent)
-                    -- the failures in the window (runs_tenant_status_created_at_idx), up to min_failures
-                    ELSE (
-                        SELECT count(*) FROM (
-                            SELECT FROM activity.runs AS w
-                            WHERE w.tenant_id = gr.tenant_id AND w.status = 'failed'
-                              AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
-                            LIMIT g.min_failures) AS failures)
-                END AS counted
-                OFFSET 0  -- counted once, not once per reference
-            ) AS c
-            WHERE CASE g.rule_type
-                      WHEN 'rate_limit' THEN c.counted > g.max_runs
-                      -- enough failures, and no freeze recorded within the window yet (one freeze per
-                      -- tenant per window): a failing tenant is looked at closely once per window
-                      ELSE c.counted >= g.min_failures AND NOT EXISTS (
-                          -- prevention_records_guardrail_idx: the guardrail's recent records (a record
-                          -- is written no earlier than its run was recorded), then their runs
-                          SELECT FROM policies.prevention_records AS p
-                          INNER JOIN activity.runs AS w ON w.tenant_id = p.tenant_id AND w.run_id = p.run_id
-                          WHERE p.tenant_id = gr.tenant_id AND p.guardrail_id = g.id AND p.outcome <> 'throttled'
-                            AND p.created_at > gr.created_at - g.window_length
-                            AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at)
-                  END
-        ) AS w),
-        -- Rules are evaluated below, only for tenants that have any.
-        EXISTS (
-            SELECT FROM policies.policy_rules AS ar
-            WHERE ar.tenant_id = ANY (v_tenant_keys) AND ar.status = 'active'
+                -- An INSERT: its rows as the transition table holds them (no index probe; the row version
+                -- of a run is looked up in stage 3, and only for the runs that get a record).
+                SELECT x.*, NULL::tid AS row_ctid FROM new_runs AS x WHERE v_inserted AND x.state = 'completed'
+                UNION ALL
+                -- An UPDATE: the runs it finished, by key.
+                SELECT x.*
+                FROM unnest(v_tenant_keys, v_run_keys) AS k (tenant_id, id)
+                -- A primary-key probe per run, whatever the table's size was when this
+                -- plan was made (OFFSET 0 keeps the planner from turning it into a hash join).
+                CROSS JOIN LATERAL (
+                    SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
+                    WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
+                ) AS x
+                WHERE NOT v_inserted
+            ) AS n
+        ),
+        -- The enabled guardrails with their parameters typed once per statement, not once per run.
+        guardrails AS MATERIALIZED (
+            SELECT g.id, g.action, g.rule_type, g.config,
+                   CASE g.action WHEN 'block' THEN 'blocked' WHEN 'warn' THEN 'warned' WHEN 'audit' THEN 'audited'
+                                 WHEN 'throttle' THEN 'throttled' ELSE 'frozen' END AS outcome,
+                   g.config ->> 'metric' AS metric,
+                   (g.config ->> 'max')::numeric AS max_value,
+                   -- Inline, not policies.like_patterns(): a SQL function with a subquery is re-planned per call.
+                   ARRAY(
+                       SELECT '%' || replace(replace(replace(lower(p.pattern), '\', '\\'), '%', '\%'), '_', '\_') || '%'
+                       FROM jsonb_array_elements_text(g.config -> 'patterns') AS p (pattern)
+                   ) AS like_patterns,
+                   make_interval(secs => (g.config ->> 'window_seconds')::int) AS window_length,
+                   (g.config ->> 'max_runs')::int AS max_runs,
+                   (g.config ->> 'min_runs')::int AS min_runs,
+                   (g.config ->> 'max_failure_rate')::numeric AS max_failure_rate,
+                   -- Fewer failures than this can never be more than max_failure_rate of min_runs runs.
+                   floor((g.config ->> 'max_failure_rate')::numeric * (g.config ->> 'min_runs')::int)::int + 1
+                       AS min_failures
+            FROM policies.default_guardrails AS g
+            WHERE g.is_enabled
         )
-    INTO v_found, v_windows, v_has_rules;
+        SELECT
+            (SELECT jsonb_agg(v) FROM (
+                SELECT ru.tenant_id, ru.run_id, ru.row_ctid, NULL::uuid AS policy_rule_id, g.id AS guardrail_id,
+                       g.outcome, jsonb_build_object('guardrail', g.id, 'action', g.action, 'config', g.config) AS details,
+                       ru.is_synthetic, ru.synthetic_scenario_id
+                FROM guardrails AS g
+                INNER JOIN runs AS ru ON CASE g.rule_type
+                    WHEN 'max_value' THEN
+                        CASE g.metric
+                            WHEN 'estimated_cost_cents' THEN ru.estimated_cost_usd > g.max_value / 100
+                            WHEN 'total_tokens' THEN ru.input_tokens + ru.output_tokens > g.max_value
+                            ELSE policies.metric_value(g.metric, ru.estimated_cost_usd, ru.input_tokens, ru.output_tokens,
+                                                       ru.duration_ms, ru.attempts) > g.max_value
+                        END
+                    WHEN 'pattern_block' THEN lower(ru.goal) LIKE ANY (g.like_patterns)
+                    ELSE FALSE
+                END
+            ) AS v),
+            (SELECT jsonb_agg(w) FROM (
+                SELECT gr.tenant_id, gr.created_at, gr.size, g.id, g.rule_type, g.action, g.outcome, g.config,
+                       g.window_length, g.max_runs, g.min_runs, g.max_failure_rate, c.counted
+                FROM (
+                    SELECT ru.tenant_id, ru.created_at, count(*) AS size FROM runs AS ru GROUP BY ru.tenant_id, ru.created_at
+                ) AS gr
+                INNER JOIN guardrails AS g ON g.rule_type IN ('rate_limit', 'failure_spike')
+                CROSS JOIN LATERAL (
+                    SELECT CASE g.rule_type
+                        -- the runs recorded in the window (runs_tenant_created_at_idx), up to max_runs + the
+                        -- group's size: beyond that every run of the group is over the limit anyway
+                        WHEN 'rate_limit' THEN (
+                            SELECT count(*) FROM (
+                                SELECT FROM activity.runs AS w
+                                WHERE w.tenant_id = gr.tenant_id
+                                  AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
+                                LIMIT g.max_runs + gr.size) AS recent)
+                        -- the failures in the window (runs_tenant_status_created_at_idx), up to min_failures
+                        ELSE (
+                            SELECT count(*) FROM (
+                                SELECT FROM activity.runs AS w
+                                WHERE w.tenant_id = gr.tenant_id AND w.status = 'failed'
+                                  AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at
+                                LIMIT g.min_failures) AS failures)
+                    END AS counted
+                    OFFSET 0  -- counted once, not once per reference
+                ) AS c
+                WHERE CASE g.rule_type
+                          WHEN 'rate_limit' THEN c.counted > g.max_runs
+                          -- enough failures, and no freeze recorded within the window yet (one freeze per
+                          -- tenant per window): a failing tenant is looked at closely once per window
+                          ELSE c.counted >= g.min_failures AND NOT EXISTS (
+                              -- prevention_records_guardrail_idx: the guardrail's recent records (a record
+                              -- is written no earlier than its run was recorded), then their runs
+                              SELECT FROM policies.prevention_records AS p
+                              INNER JOIN activity.runs AS w ON w.tenant_id = p.tenant_id AND w.run_id = p.run_id
+                              WHERE p.tenant_id = gr.tenant_id AND p.guardrail_id = g.id AND p.outcome <> 'throttled'
+                                AND p.created_at > gr.created_at - g.window_length
+                                AND w.created_at > gr.created_at - g.window_length AND w.created_at <= gr.created_at)
+                      END
+            ) AS w),
+            -- Rules are evaluated below, only for tenants that have any.
+            EXISTS (
+                SELECT FROM policies.policy_rules AS ar
+                WHERE ar.tenant_id = ANY (v_tenant_keys) AND ar.status = 'active'
+            )
+        INTO v_found, v_windows, v_has_rules;
+    END IF;
 
     -- Stage 1, rules: every run against its tenant's active rules (and its agent's).
     IF v_has_rules THEN
@@ -226,10 +329,16 @@ BEGIN
                    END AS outcome,
                    jsonb_build_object('rule_type', ar.rule_type, 'enforcement', ar.enforcement) AS details,
                    ru.is_synthetic, ru.synthetic_scenario_id
-            FROM unnest(v_tenant_keys, v_run_keys) AS k (tenant_id, id)
-            CROSS JOIN LATERAL (
-                SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
-                WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
+            FROM (
+                SELECT x.*, NULL::tid AS row_ctid FROM new_runs AS x WHERE v_inserted AND x.state = 'completed'
+                UNION ALL
+                SELECT x.*
+                FROM unnest(v_tenant_keys, v_run_keys) AS k (tenant_id, id)
+                CROSS JOIN LATERAL (
+                    SELECT r.*, r.ctid AS row_ctid FROM activity.runs AS r
+                    WHERE r.tenant_id = k.tenant_id AND r.id = k.id OFFSET 0
+                ) AS x
+                WHERE NOT v_inserted
             ) AS ru
             INNER JOIN policies.policy_rules AS ar
                 ON ar.tenant_id = ru.tenant_id AND ar.status = 'active'
@@ -415,10 +524,15 @@ BEGIN
         FROM found AS f
         RETURNING tenant_id, id, run_id, policy_rule_id, guardrail_id, outcome, is_synthetic
     ),
-    -- The runs by the row version read above (only this transaction can have changed them since).
+    -- The runs by their row version: read above, else looked up now (only this transaction can
+    -- have changed them since).
     flagged AS (
         UPDATE activity.runs AS ar SET policy_violation = TRUE
-        WHERE ar.ctid = ANY (ARRAY(SELECT f.row_ctid FROM found AS f)) AND NOT ar.policy_violation
+        WHERE ar.ctid = ANY (ARRAY(
+                  SELECT coalesce(f.row_ctid, (
+                      SELECT r.ctid FROM activity.runs AS r WHERE r.tenant_id = f.tenant_id AND r.run_id = f.run_id))
+                  FROM found AS f))
+          AND NOT ar.policy_violation
     )
     INSERT INTO aos.events (event, tenant_id, subject_id, payload)
     SELECT 'prevention_recorded', rc.tenant_id, rc.id::text,
