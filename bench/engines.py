@@ -12,6 +12,8 @@ side and the ratio engines / bare:
   ok     one successful run per transaction            (bar: >= 0.6 at 1 and 4 clients; goal 0.7)
   fail   one failed run per transaction                (bar: >= 0.35 at 4 clients; >= 0.25 at 16)
   life   start, trace, 3 steps, finish (5% fail), one transaction         (bar: >= 0.85)
+  outage one failed run per transaction, every client on one tenant and one code (no bar: its
+         transactions take turns on the tenant's pending proposal, see the README)
   lock%  share of active backends waiting on a heavyweight lock, sampled every 100 ms while the
          workload runs (bar: < 5% for `fail` at 8 clients)
   storm  one INSERT of N failed runs of one tenant, milliseconds (bars: 8000 costs <= 5x 2000;
@@ -41,7 +43,7 @@ ROOT = HERE.parent
 SCRIPTS = HERE / "pgbench"
 TENANTS = 2000
 SIDES = ("eng", "bare")
-WORKLOADS = {"ok": "run_ok.sql", "fail": "run_fail.sql", "life": "run_life.sql"}
+WORKLOADS = {"ok": "run_ok.sql", "fail": "run_fail.sql", "life": "run_life.sql", "outage": "run_outage.sql"}
 DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies")
 COPY_RUNS = 40_000
 
@@ -186,7 +188,7 @@ def main() -> int:
     parser.add_argument("--template", help="a migrated database to clone (default: migrate pb_template)")
     parser.add_argument("--pg-bin", default=os.environ.get("AOSDB_PG_BIN", "/usr/lib/postgresql/15/bin"))
     parser.add_argument("--clients", default="1,4,8")
-    parser.add_argument("--workloads", default="ok,fail,life")
+    parser.add_argument("--workloads", default="ok,fail,life,outage")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--storms", default="2000,8000", help="sizes of one-statement storms ('' for none)")
