@@ -363,6 +363,20 @@ def test_follow_refreshes_on_events_debounced_and_stops_on_ctrl_c(db: str, refre
     assert "Traceback" not in err and err.strip() == "", err
 
 
+def test_follow_catches_a_commit_that_sent_no_wake_up(db: str, refresher) -> None:
+    """Wake-ups are coalesced: a commit inside aos.event_wakeup.min_interval of the last one sends
+    none. --follow still sees its events (it looks every second) and refreshes once for them."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE aos.event_wakeup SET notified_at = clock_timestamp(), min_interval = '1 hour'")
+    proc = refresher("--follow", "--debounce", "0")
+    parse(proc.take(2))
+    commit_run(db, "t1", "silent", "EXECUTION_TIMEOUT")
+    runs, incidents = base_keys(db)
+    wait_until(lambda: view_keys(db) == (runs, incidents), "views showing the silent commit", timeout=TIMEOUT)
+    time.sleep(2.5)  # two more looks: nothing new, no more refreshes
+    assert len(refreshes(db, "activity.v_runs_o2")) == 2
+
+
 def test_ctrl_c_during_a_refresh_stops_cleanly(db: str, refresher) -> None:
     proc = refresher("--follow", "--debounce", "0")
     parse(proc.take(2))

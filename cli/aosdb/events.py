@@ -30,7 +30,7 @@ _REREAD_SECONDS = 0.15
 # Events per read; a full page is followed at once by the next one.
 PAGE = 1000
 # Without --since: skip the whole batch of the tick taken at start (nothing of the past).
-_END_OF_BATCH = 9223372036854775807
+END_OF_BATCH = 9223372036854775807
 
 _READ = "SELECT tick_id, seq, created_at, event, tenant_id, subject_id, payload FROM aos.events_after(%s, %s, %s, %s)"
 
@@ -41,7 +41,8 @@ def as_json(row: tuple) -> str:
                        "id": subject_id, "payload": payload})
 
 
-def _tick(conn: psycopg.Connection) -> int:
+def tick(conn: psycopg.Connection) -> int:
+    """Close a batch: record the current snapshot as a tick (aos.tick_events()); returns the newest tick id."""
     return conn.execute("SELECT aos.tick_events()").fetchone()[0]
 
 
@@ -53,7 +54,7 @@ def _pruned_before(conn: psycopg.Connection, since: int) -> int | None:
     was pruned. The search widens seq ranges, which the BRIN index on seq serves (min(seq) would
     scan the outbox)."""
     width = 1000
-    while since + width < _END_OF_BATCH:
+    while since + width < END_OF_BATCH:
         row = conn.execute(
             "SELECT seq FROM aos.events WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT 1", (since, since + width)
         ).fetchone()
@@ -73,9 +74,9 @@ def watch(dsn: str, since: int | None, tenant: str | None, emit: Callable[[str],
     with connect(dsn, autocommit=True) as conn:
         # Listen first: a commit between the first read and the first wait still wakes us.
         conn.execute(f"LISTEN {CHANNEL}")
-        tick = _tick(conn)
+        newest = tick(conn)
         if since is None:
-            position = (tick, _END_OF_BATCH)
+            position = (newest, END_OF_BATCH)
         else:
             position = conn.execute("SELECT tick_id, seq FROM aos.event_position(%s)", (since,)).fetchone()
             if since > 0 and position == (0, 0) and warn is not None:
@@ -100,4 +101,4 @@ def watch(dsn: str, since: int | None, tenant: str | None, emit: Callable[[str],
                 for _ in conn.notifies(timeout=0):  # coalesce whatever else is already queued
                     pass
             reread = notified
-            _tick(conn)
+            tick(conn)

@@ -9,9 +9,11 @@ from typing import Callable
 import psycopg
 
 from aosdb.db import connect
-from aosdb.events import CHANNEL
+from aosdb.events import CHANNEL, END_OF_BATCH, tick
 
 VIEWS = ("activity.v_runs_o2", "incidents.v_incidents_o2")
+# How often --follow looks for committed events without a wake-up.
+POLL_SECONDS = 1.0
 
 
 def refresh_once(conn: psycopg.Connection) -> list[tuple[str, float, int]]:
@@ -39,23 +41,31 @@ def refresh(dsn: str) -> list[tuple[str, float, int]]:
 
 def follow(dsn: str, debounce: float, report: Callable[[list[tuple[str, float, int]]], None],
            max_refreshes: int | None = None) -> int:
-    """Refresh whenever events arrive, at most once per `debounce` seconds while they keep
-    arriving. Returns the number of refreshes (stops after max_refreshes when given)."""
+    """Refresh whenever events were committed, at most once per `debounce` seconds while they keep
+    arriving. Returns the number of refreshes (stops after max_refreshes when given).
+
+    A wake-up is coalesced (a commit right after a notifying one sends none), so it also looks
+    every POLL_SECONDS: it closes a batch of the outbox and refreshes when the batch holds events."""
     count = 0
     with connect(dsn, autocommit=True) as conn:
         conn.execute(f"LISTEN {CHANNEL}")
+        position = tick(conn)  # the views will hold everything committed before this batch closed
         report(refresh_once(conn))  # start from fresh views
         count += 1
         last = time.monotonic()
         while max_refreshes is None or count < max_refreshes:
-            # Block until something happened.
-            for _ in conn.notifies(stop_after=1):
+            for _ in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
                 pass
+            tick(conn)
+            if not conn.execute("SELECT EXISTS (SELECT FROM aos.events_after(%s, %s, NULL, 1))",
+                                (position, END_OF_BATCH)).fetchone()[0]:
+                continue
             # Let a burst finish, but never wait longer than one debounce interval since the last refresh.
             wait = max(0.0, last + debounce - time.monotonic())
             if wait:
                 for _ in conn.notifies(timeout=wait):
                     pass
+            position = tick(conn)
             report(refresh_once(conn))
             count += 1
             last = time.monotonic()
