@@ -507,6 +507,13 @@ def _links_are_consistent(db: str) -> None:
         db, "SELECT count(*) FROM policies.policy_proposals")
 
 
+def _proposal_of_each_run(db: str) -> dict[str, str]:
+    """run_id -> the proposal its incident is linked to."""
+    return dict(rows(db, """
+        SELECT i.source_run_id, l.proposal_id::text FROM incidents.incidents AS i
+        INNER JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id"""))
+
+
 def test_concurrent_storms_of_one_tenant_and_code_share_one_proposal(db: str) -> None:
     """6 sessions fail runs of one tenant and code at once, several transactions each: the first
     transactions all wait on a gate (the tenant row, which every new run's foreign key locks) so that
@@ -649,9 +656,7 @@ def test_approval_in_the_middle_of_a_storm(db: str) -> None:
             ON p.tenant_id = r.tenant_id AND p.run_id = r.run_id AND p.outcome = 'prevented' AND p.policy_rule_id = %s
         WHERE r.status = 'failed'""", (rule_id,)))
     assert set(outcome_of.values()) <= {"incident", "prevented"}, outcome_of
-    linked_to = dict(rows(db, """
-        SELECT i.source_run_id, l.proposal_id::text FROM incidents.incidents AS i
-        INNER JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id"""))
+    linked_to = _proposal_of_each_run(db)
     for s in storms:
         for run_ids, began_after, ended_before in s.committed:
             for run_id in run_ids:
@@ -683,9 +688,7 @@ def test_rejection_in_the_middle_of_a_storm_then_a_new_proposal(db: str) -> None
     assert scalar(db, "SELECT count(*) FROM policies.prevention_records WHERE outcome = 'prevented'") == 0
     failed = [r for s in storms for run_ids, _a, _b in s.committed for r in run_ids]
     assert scalar(db, "SELECT count(*) FROM incidents.incidents") == len(failed) + 1
-    linked_to = dict(rows(db, """
-        SELECT i.source_run_id, l.proposal_id::text FROM incidents.incidents AS i
-        INNER JOIN policies.proposal_incidents AS l ON l.tenant_id = i.tenant_id AND l.incident_id = i.id"""))
+    linked_to = _proposal_of_each_run(db)
     for s in storms:
         for run_ids, began_after, ended_before in s.committed:
             for run_id in run_ids:
