@@ -123,7 +123,8 @@ COMMENT ON COLUMN policies.proposal_incidents.is_synthetic IS 'True for effects 
 COMMENT ON COLUMN policies.proposal_incidents.synthetic_scenario_id IS
     'Scenario the link stems from; implies is_synthetic.';
 
-CREATE INDEX proposal_incidents_proposal_idx ON policies.proposal_incidents (tenant_id, proposal_id, linked_at);
+-- A proposal's links newest first (the detail facade reads the newest few, backwards) and their count.
+CREATE INDEX proposal_incidents_proposal_idx ON policies.proposal_incidents (tenant_id, proposal_id, linked_at, incident_id);
 
 GRANT SELECT, INSERT ON policies.proposal_incidents TO aos_proposal_engine;
 GRANT SELECT ON policies.proposal_incidents TO aos_api;

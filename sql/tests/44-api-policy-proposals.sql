@@ -5,7 +5,7 @@
 -- before); bad filters and pages 22023; pagination edges; the review queue is
 -- current (base table, no refresh); the detail is the proposal plus rule,
 -- triggering_incident, triggering_run and the incidents linked to it (newest
--- first, at most 200, incidents_total counting them all); a storm is one
+-- first, at most 50, incidents_total counting them all); a storm is one
 -- pending proposal; tenant isolation, P0002, 28000.
 BEGIN;
 
@@ -461,8 +461,8 @@ SELECT is(
     (SELECT jsonb_build_object('listed', jsonb_array_length(v -> 'incidents'), 'total', v -> 'incidents_total',
                                'count', v -> 'incident_count')
      FROM got WHERE k = 'storm'),
-    '{"listed": 200, "total": 207, "count": 207}'::jsonb,
-    'a proposal with 207 linked incidents lists 200 (the cap); incidents_total and incident_count count all 207'
+    '{"listed": 50, "total": 207, "count": 207}'::jsonb,
+    'a proposal with 207 linked incidents lists 50 (the cap); incidents_total and incident_count count all 207'
 );
 SELECT is(
     (SELECT v -> 'incidents' FROM got WHERE k = 'storm'),
@@ -473,15 +473,15 @@ SELECT is(
      FROM (SELECT i.*, l.linked_at FROM policies.proposal_incidents AS l
            JOIN incidents.incidents AS i ON i.tenant_id = l.tenant_id AND i.id = l.incident_id
            WHERE l.tenant_id = 't1' AND l.proposal_id = (SELECT id FROM names WHERE name = 'skill')
-           ORDER BY l.linked_at DESC, i.id DESC LIMIT 200) AS x),
-    'incidents are the incidents of the 200 newest links, newest link first, each with its row''s figures and its '
+           ORDER BY l.linked_at DESC, i.id DESC LIMIT 50) AS x),
+    'incidents are the incidents of the 50 newest links, newest link first, each with its row''s figures and its '
     'link''s time'
 );
 SELECT set_eq(
     $$SELECT e ->> 'source_run_id' FROM got, jsonb_array_elements(v -> 'incidents') AS e WHERE k = 'storm'$$,
-    $$SELECT 'r-storm-' || i FROM generate_series(1, 198) AS i UNION ALL VALUES ('r-skill'), ('r-late-skill')$$,
-    'the listed incidents are those of the newest links: r-skill, r-late-skill and r-storm-1 .. r-storm-198; the '
-    'seven links made first (r-storm-199 .. r-storm-205) are counted but not listed'
+    $$SELECT 'r-storm-' || i FROM generate_series(1, 48) AS i UNION ALL VALUES ('r-skill'), ('r-late-skill')$$,
+    'the listed incidents are those of the newest links: r-skill, r-late-skill and r-storm-1 .. r-storm-48; the '
+    '157 links made first (r-storm-49 .. r-storm-205) are counted but not listed'
 );
 SELECT is(
     (SELECT count(*)::int FROM got, jsonb_array_elements(v -> 'incidents') WITH ORDINALITY AS a (e, n)

@@ -35,8 +35,8 @@ SELECT set_eq(
     'its constraints, by name: the key, both links, and a scenario id only on synthetic links'
 );
 SELECT has_index('policies', 'proposal_incidents', 'proposal_incidents_proposal_idx',
-    ARRAY['tenant_id', 'proposal_id', 'linked_at'],
-    'proposal_incidents_proposal_idx serves the links of one proposal, in the order they were made');
+    ARRAY['tenant_id', 'proposal_id', 'linked_at', 'incident_id'],
+    'proposal_incidents_proposal_idx serves the links of one proposal, in the order they were made (ties by incident)');
 SELECT ok((SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid = 'policies.proposal_incidents'::regclass),
     'row-level security is enabled on policies.proposal_incidents');
 SELECT set_eq(
