@@ -55,6 +55,8 @@ GRANT EXECUTE ON FUNCTION policies.matches_any(text, jsonb) TO aos_policy_engine
 --   2. for the groups whose window reached a limit, the verdict run by run: a run's window holds
 --      the runs recorded before it, never those after it in the same statement;
 --   3. the writes: prevention records, policy_violation, prevention_recorded events.
+-- A statement of one row takes a shorter road through stages 1 and 2: each guardrail in turn, in
+-- a few small queries (the set-based plan costs more to start than they cost to run).
 -- So one INSERT of N runs costs O(N) and decides what N single-row INSERTs would have decided:
 --   dg-003 (rate_limit)    the runs the tenant recorded in (created_at - window, created_at]: more
 --                          than max_runs throttles the run;
