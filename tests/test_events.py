@@ -1,4 +1,4 @@
-"""SPEC 7: the outbox aos.events, the wake-up NOTIFY aos_events, `aosdb watch` and `aosdb prune-events`.
+"""The outbox aos.events, the wake-up NOTIFY aos_events, `aosdb watch` and `aosdb prune-events`.
 
 Real connections and real commits on a migrated clone per test (exact counts). Writers append to
 the outbox inside their own transactions and never wait for each other; readers take batches

@@ -1,5 +1,5 @@
 -- Every foreign key, tenant_id first wherever both sides are tenant tables
--- (SPEC 3.1): the six contract links of SPEC 3.2-3.4 and the proposal's
+-- (tenant-first): the six contract links between the domains and the proposal's
 -- incident links (0010), the supporting keys, and the rows of
 -- aos.contract_links, which must each be a real key.
 BEGIN;
@@ -130,7 +130,7 @@ FROM aos.contract_links AS l ORDER BY l.link_name;
 SELECT is(
     (SELECT count(*)::int FROM aos.contract_links),
     7,
-    'aos.contract_links has the six cross-domain links of SPEC 3 and proposal_incidents_incident_fk'
+    'aos.contract_links has the six cross-domain links and proposal_incidents_incident_fk'
 );
 
 -- Catalog-wide rules, so a key added later is held to them too.

@@ -1,6 +1,6 @@
 -- Append-only data, on real rows: trace steps (SPEC 3.2), incident events and
--- evidence (SPEC 3.3), the links of incidents to proposals (0010) and the
--- outbox (SPEC 7) cannot be updated or deleted by the roles that write them,
+-- evidence, the links of incidents to proposals (0010) and the
+-- outbox cannot be updated or deleted by the roles that write them,
 -- and runs and traces are never deleted. Only the owner could.
 BEGIN;
 

@@ -149,7 +149,7 @@ SELECT set_eq(
         ('proposal_incidents_incident_fk', 'policies', 'proposal_incidents', '{tenant_id,incident_id}',
          'incidents', 'incidents', '{tenant_id,id}')
     $$,
-    'aos.contract_links lists the cross-domain links of SPEC 3 and the proposals'' incident links, tenant_id first'
+    'aos.contract_links lists the cross-domain links and the proposals'' incident links, tenant_id first'
 );
 
 SELECT is_empty(
@@ -178,7 +178,7 @@ SELECT set_eq(
         ('rule or guardrail violated', 'runs.policy_violation = true', 'PolicyEngine', 'aos_policy_engine',
          'activity', 'runs', '{policy_violation}')
     $$,
-    'aos.contract_effects holds the five propagation rows of SPEC 5 and the proposals'' incident links'
+    'aos.contract_effects holds the five propagation rows and the proposals'' incident links'
 );
 
 -- Each engine role can write its effect: new rows, or exactly its columns.

@@ -1,4 +1,4 @@
--- The outbox's readers (SPEC 7, 0010): aos.tick_events closes a batch when
+-- The outbox's readers (migration 0010): aos.tick_events closes a batch when
 -- something new is there to close; aos.events_after returns the events after
 -- a position (tick, seq) in delivery order, batch by batch, every committed
 -- event exactly once, even when transactions commit out of seq order;

@@ -1,4 +1,4 @@
--- The windowed guardrails, exactly (SPEC 5.6; the PolicyEngine of 0010):
+-- The windowed guardrails, exactly (dg-003 and dg-004; the PolicyEngine of 0010):
 --   dg-003 (rate_limit): a run whose tenant recorded more than 100 runs in
 --     (created_at - 60 s, created_at] is throttled. Within one INSERT the runs
 --     arrive in statement order: a run does not count the runs the statement
