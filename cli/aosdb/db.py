@@ -22,16 +22,21 @@ def error_line(exc: psycopg.Error) -> str:
     return redact(" | ".join(parts))
 
 
-@contextmanager
-def connect(dsn: str, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+def connect_raw(dsn: str, autocommit: bool = False) -> psycopg.Connection:
+    """A connection the caller closes; failing to connect is one readable line."""
     try:
-        conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
         # libpq's message spans lines (the cause, then a hint): keep all of it, on one line.
         reason = redact(" ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or "connection failed")
         raise AosdbError(f"cannot connect to {describe_dsn(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:  # the DSN itself does not parse
         raise AosdbError(f"invalid DSN: {redact(str(exc).strip())}") from None
+
+
+@contextmanager
+def connect(dsn: str, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    conn = connect_raw(dsn, autocommit=autocommit)
     try:
         yield conn
     except psycopg.Error as exc:

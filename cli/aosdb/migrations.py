@@ -1,45 +1,353 @@
-"""Versioned migrations (yoyo) and repeatable definitions applied by checksum.
+"""`aosdb migrate`, `rollback` and `migrations`: versioned files, then repeatable ones.
 
-Versioned files live in sql/migrations/NNNN_name.sql with NNNN_name.rollback.sql;
-yoyo records them in the aosdb_migrations schema. Repeatable files
-(sql/functions/*.sql, then sql/views/*.sql, each in name order) are applied
-after them, in one transaction, and only when their checksum changed:
-Flyway's repeatable-migration semantics.
+Versioned files (sql/migrations) run once each, in order. A transactional one
+runs in one transaction together with its row in aosdb_migrations.applied_migrations,
+so a crash at any instant leaves both or neither. A non-transactional one
+(CREATE INDEX CONCURRENTLY) runs statement by statement; an index it leaves
+INVALID is dropped, it is recorded only once every index it names is valid,
+and running it again after a crash finishes it.
+
+Repeatable files (sql/functions, then sql/views, in name order) are applied when
+their checksum changed, each in its own short transaction with its checksum, so
+that locks on busy tables (a trigger on activity.runs) are held for one file
+only. Materialized views are rebuilt beside the live ones and swapped in
+(view_swap.py).
+
+One `aosdb migrate` at a time per database: a session advisory lock, which the
+server releases when the session ends, so a killed run never leaves a stale
+lock behind. Every session sets lock_timeout and statement_timeout; a wait that
+runs out names the sessions that blocked it. The preflight (privileges.py)
+checks the migrating user's privileges before anything is written.
 """
 
 from __future__ import annotations
 
-import hashlib
-import warnings
-from contextlib import contextmanager
+import os
+import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
-from urllib.parse import urlencode
+from typing import Callable
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
 
-from aosdb.config import sql_dir
-from aosdb.db import connect, error_line
+from aosdb import bookkeeping, view_swap
 from aosdb.errors import AosdbError
+from aosdb.migration_files import (RepeatableFile, Versioned, checksum, repeatable_files, split_statements,
+                                   versioned_migrations)
+from aosdb.migration_session import (BlockerWatch, Timeouts, failure, fault_point,
+                                     open_session)
 
-META_SCHEMA = "aosdb_migrations"
-REPEATABLE_DIRS = ("functions", "views")
-# Serialises concurrent `aosdb migrate` runs on one database.
-_LOCK_KEY = 7_401_001
-# Serialises the creation of the bookkeeping tables (ours and yoyo's): CREATE ... IF NOT EXISTS races.
-_SETUP_LOCK_KEY = 7_401_002
+# Serialises `aosdb migrate` and `aosdb rollback` runs on one database.
+RUNNER_LOCK_KEY = 7_401_001
+# How long (seconds) a second run waits for the first before giving up and naming it.
+RUNNER_LOCK_WAIT_ENV = "AOSDB_MIGRATE_LOCK_WAIT"
+RUNNER_LOCK_WAIT = 120.0
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 @dataclass
-class Versioned:
+class Output:
+    """Where the runner's messages go: server notices, warnings (the CLI prints them on stderr)."""
+
+    notice: Say = _quiet
+    warning: Say = _quiet
+
+
+class _Runner:
+    """One migrating session (holding the runner lock) and a watcher naming whoever blocks it."""
+
+    def __init__(self, dsn: str, timeouts: Timeouts, out: Output):
+        self.dsn, self.timeouts, self.out = dsn, timeouts, out
+        self.label: str | None = None
+        self.conn = open_session(dsn, timeouts, autocommit=True)
+        self.conn.add_notice_handler(self._relay)
+        self.watch: BlockerWatch | None = None
+
+    def __enter__(self) -> _Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.watch is not None:
+            self.watch.close()
+        self.conn.close()
+
+    def _relay(self, diag: psycopg.errors.Diagnostic) -> None:
+        """Server NOTICEs and WARNINGs raised by a migration file reach the output, naming the file."""
+        if self.label is None:
+            return  # the runner's own bookkeeping statements
+        severity = (diag.severity_nonlocalized or diag.severity or "NOTICE").upper()
+        # The detail names the objects of "drop cascades to N other objects": worth a DBA's eye.
+        detail = "; ".join(line.strip() for line in (diag.message_detail or "").splitlines() if line.strip())
+        message = f"{self.label}: {diag.message_primary}" + (f" ({detail})" if detail else "")
+        if severity == "WARNING":
+            self.out.warning(message)
+        else:
+            self.out.notice(f"{severity.lower()}: {message}")
+
+    def preflight(self) -> None:
+        try:  # TEMP until privileges.py lands
+            from aosdb import privileges
+        except ImportError:
+            return
+        result = privileges.preflight(self.conn)
+        for warning in result.warnings:
+            self.out.warning(warning)
+        result.raise_if_missing()
+
+    def lock(self) -> None:
+        """The runner lock; a run that waited RUNNER_LOCK_WAIT seconds names the session holding it.
+
+        It polls pg_try_advisory_lock rather than waiting in pg_advisory_lock: a waiting statement
+        keeps its snapshot, and CREATE INDEX CONCURRENTLY in the run holding the lock would wait for it.
+        """
+        wait = float(os.environ.get(RUNNER_LOCK_WAIT_ENV) or RUNNER_LOCK_WAIT)
+        deadline = time.monotonic() + wait
+        while not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (RUNNER_LOCK_KEY,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                raise AosdbError(self._lock_holder_message(wait))
+            time.sleep(0.2)
+        self.watch = BlockerWatch(self.dsn)
+        self.watch.watch(self.conn.info.backend_pid)
+
+    def _lock_holder_message(self, wait: float) -> str:
+        rows = self.conn.execute(
+            """SELECT a.pid, a.usename::text, a.application_name, a.client_addr::text,
+                      to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), a.state
+               FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_stat_activity AS a USING (pid)
+               WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %s
+                 AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())""",
+            (RUNNER_LOCK_KEY,)).fetchall()
+        who = "; ".join(f"pid {pid}, user {user}, application {app!r}, from {addr or 'local socket'}, "
+                        f"connected since {since}, {state}" for pid, user, app, addr, since, state in rows)
+        return (f"another aosdb migrate or rollback holds this database's migration lock ({who or 'it just ended'}); "
+                f"gave up after {wait:g} s. The lock goes with its session: if that process was killed "
+                f"and its session lingers, end it with SELECT pg_terminate_backend(pid)")
+
+    # ---- versioned ---------------------------------------------------------------------------
+
+    def apply_versioned(self, migration: Versioned) -> None:
+        if migration.transactional:
+            self._in_transaction(f"migration {migration.id}", migration.id, migration.text(),
+                                 lambda: bookkeeping.record(self.conn, migration.id))
+        else:
+            self._non_transactional(migration, migration.text(),
+                                    lambda: bookkeeping.record(self.conn, migration.id))
+
+    def rollback_versioned(self, migration: Versioned) -> None:
+        text = migration.rollback_text()
+        if migration.transactional:
+            self._in_transaction(f"rollback of {migration.id}", migration.id, text,
+                                 lambda: bookkeeping.forget(self.conn, migration.id))
+        else:
+            self._non_transactional(migration, text, lambda: bookkeeping.forget(self.conn, migration.id),
+                                    label=f"rollback of {migration.id}")
+
+    def _in_transaction(self, label: str, point: str, text: str, record: Callable[[], None]) -> None:
+        self.label = label
+        try:
+            with self.conn.transaction():
+                fault_point(f"before:{point}")
+                self.conn.execute(text)
+                fault_point(f"executed:{point}")
+                self.conn.execute("RESET ROLE")
+                record()
+                fault_point(f"recorded:{point}")
+            fault_point(f"committed:{point}")
+        except psycopg.Error as exc:
+            raise failure(label, exc, self.watch, self.timeouts,
+                          "It was rolled back: nothing of it was applied or recorded") from None
+        finally:
+            self.label = None
+
+    def _non_transactional(self, migration: Versioned, text: str, record: Callable[[], None],
+                           label: str | None = None) -> None:
+        label = label or f"migration {migration.id}"
+        indexes = migration.concurrent_indexes(text)
+        built = [i for i in indexes if i.creates]
+        self.label = label
+        try:
+            # What a crash or a timeout left INVALID goes first, so that IF NOT EXISTS builds it again.
+            self._drop_invalid(built)
+            for number, statement in enumerate(split_statements(text), start=1):
+                fault_point(f"statement{number}:{migration.id}")
+                self.conn.execute(statement)
+            self._restore_session()
+            invalid = self._drop_invalid(built)
+            missing = [f"{i.schema}.{i.name}" for i in built if not self._index_state(i.schema, i.name)[0]]
+            left = [f"{i.schema}.{i.name}" for i in indexes if not i.creates and self._index_state(i.schema, i.name)[0]]
+            if invalid or missing or left:
+                raise AosdbError(
+                    f"{label}: not recorded: " + "; ".join(filter(None, [
+                        invalid and f"index {', '.join(invalid)} was left INVALID and was dropped",
+                        missing and f"index {', '.join(missing)} was not built",
+                        left and f"index {', '.join(left)} still exists"]))
+                    + ". Run aosdb migrate again")
+            fault_point(f"executed:{migration.id}")
+            with self.conn.transaction():
+                record()
+            fault_point(f"committed:{migration.id}")
+        except psycopg.Error as exc:
+            self._restore_session()
+            dropped = self._drop_invalid_quietly(built)
+            note = f"; the INVALID index {', '.join(dropped)} it left was dropped" if dropped else ""
+            raise failure(label, exc, self.watch, self.timeouts,
+                          f"It is not recorded{note}; running aosdb migrate again finishes it") from None
+        finally:
+            self.label = None
+            self._restore_session()
+
+    def _restore_session(self) -> None:
+        """A non-transactional file sets session-level settings and role: back to the runner's own."""
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            return
+        self.conn.execute("RESET ROLE")
+        self.conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+                          (self.timeouts.lock, self.timeouts.statement))
+
+    def _index_state(self, schema: str, name: str) -> tuple[bool, bool]:
+        """(exists, valid)."""
+        row = self.conn.execute(
+            """SELECT i.indisvalid FROM pg_catalog.pg_class AS c
+               JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+               JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
+               WHERE n.nspname = %s AND c.relname = %s""", (schema, name)).fetchone()
+        return (row is not None, bool(row and row[0]))
+
+    def _drop_invalid(self, indexes) -> list[str]:
+        dropped = []
+        for index in indexes:
+            exists, valid = self._index_state(index.schema, index.name)
+            if exists and not valid:
+                self.conn.execute("SET ROLE aos_owner")
+                self.conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}.{}").format(
+                    sql.Identifier(index.schema), sql.Identifier(index.name)))
+                self.conn.execute("RESET ROLE")
+                dropped.append(f"{index.schema}.{index.name}")
+        return dropped
+
+    def _drop_invalid_quietly(self, indexes) -> list[str]:
+        try:
+            return self._drop_invalid(indexes)
+        except psycopg.Error as exc:
+            self.out.warning(f"an INVALID index could not be dropped ({exc.diag.message_primary}); "
+                             "aosdb migrate drops it on its next run")
+            return []
+
+    # ---- repeatable --------------------------------------------------------------------------
+
+    def apply_file(self, file: RepeatableFile) -> None:
+        """A function file, or a view file without a materialized view: one transaction with its checksum."""
+        text = file.text()
+
+        def record() -> None:
+            bookkeeping.record_repeatable(self.conn, file.rel, checksum(text))
+
+        # Objects belong to aos_owner, whoever runs the migration.
+        self._in_transaction(file.rel, file.rel, "SET LOCAL ROLE aos_owner;\n" + text, record)
+
+    def apply_view_file(self, file: RepeatableFile, view: view_swap.ViewFile, recreate_dependents: bool) -> None:
+        text = file.text()
+        self.label = file.rel
+        try:
+            try:
+                view_swap.build(self.conn, view)
+            except psycopg.Error as exc:
+                raise failure(f"{file.rel} (building {view.qualified} beside the live one)", exc, self.watch,
+                              self.timeouts, "The live view is unchanged") from None
+            fault_point(f"built:{file.rel}")
+            try:
+                with self.conn.transaction():
+                    view_swap.swap(self.conn, view, recreate_dependents,
+                                   lambda: bookkeeping.record_repeatable(self.conn, file.rel, checksum(text)))
+                    fault_point(f"recorded:{file.rel}")
+            except psycopg.Error as exc:
+                raise failure(f"{file.rel} (swapping in the new {view.qualified})", exc, self.watch, self.timeouts,
+                              "The live view is unchanged") from None
+        finally:
+            self.label = None
+
+
+@dataclass
+class Applied:
+    versioned: list[str]
+    repeatables: list[str]
+
+
+def migrate(dsn: str, out: Output | None = None, timeouts: Timeouts | None = None,
+            recreate_dependents: bool = False) -> Applied:
+    """Apply pending versioned migrations, then changed repeatable files. Returns what was applied."""
+    out, timeouts = out or Output(), timeouts or Timeouts()
+    files = versioned_migrations()
+    repeatables = repeatable_files()
+    views = {f.rel: view_swap.parse_view_file(f.rel, f.text()) for f in repeatables if f.is_view}
+    with _Runner(dsn, timeouts, out) as run:
+        run.preflight()
+        run.lock()
+        bookkeeping.ensure(run.conn)
+        applied = bookkeeping.applied(run.conn)
+        unknown = sorted(set(applied) - {m.id for m in files})
+        if unknown:
+            out.warning(f"this database has migrations this checkout does not know: {', '.join(unknown)} "
+                        "(applied by a newer aosdb?)")
+        pending = [m for m in files if m.id not in applied]
+        known = bookkeeping.repeatables(run.conn)
+        changed = [f for f in repeatables if known.get(f.rel, (None,))[0] != checksum(f.text())]
+        # What a DBA built on a view to be rebuilt stops the run before anything changes.
+        for file in changed:
+            if views.get(file.rel):
+                deps = view_swap.find_dependents(run.conn, views[file.rel])
+                if not deps.empty() and (not recreate_dependents or deps.others):
+                    raise view_swap.refuse(views[file.rel], deps)
+        for migration in pending:
+            run.apply_versioned(migration)
+        for file in changed:
+            if views.get(file.rel):
+                run.apply_view_file(file, views[file.rel], recreate_dependents)
+            else:
+                run.apply_file(file)
+        if any(views.get(f.rel) for f in changed):
+            view_swap.drop_staging_schema(run.conn)
+    return Applied([m.id for m in pending], [f.rel for f in changed])
+
+
+def rollback(dsn: str, count: int | None = 1, out: Output | None = None,
+             timeouts: Timeouts | None = None) -> list[str]:
+    """Undo the last `count` versioned migrations (None: all of them), newest first.
+
+    Each one's rollback file and the removal of its record commit together. The
+    repeatable files are then all marked pending: the next `migrate` re-applies them.
+    """
+    if count is not None and count < 1:
+        raise AosdbError("--count must be at least 1")
+    out, timeouts = out or Output(), timeouts or Timeouts()
+    files = versioned_migrations()
+    with _Runner(dsn, timeouts, out) as run:
+        run.lock()
+        if not bookkeeping.exists(run.conn) and not bookkeeping.applied(run.conn):
+            return []
+        bookkeeping.ensure(run.conn)
+        applied = bookkeeping.applied(run.conn)
+        to_undo = [m for m in reversed(files) if m.id in applied]
+        if count is not None:
+            to_undo = to_undo[:count]
+        for migration in to_undo:
+            run.rollback_versioned(migration)
+    return [m.id for m in to_undo]
+
+
+@dataclass
+class VersionedState:
     id: str
     applied_at: str | None
 
 
 @dataclass
-class Repeatable:
+class RepeatableState:
     path: str  # relative to sql/, e.g. functions/incident_engine.sql
     checksum: str
     applied_checksum: str | None
@@ -52,149 +360,17 @@ class Repeatable:
         return "applied" if self.applied_checksum == self.checksum else "changed"
 
 
-def _ensure_meta(dsn: str) -> None:
-    with connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
-        conn.execute(f"COMMENT ON SCHEMA {META_SCHEMA} IS 'aosdb migration bookkeeping (yoyo and repeatable files).'")
-        conn.execute(
-            f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.repeatable_migrations (
-                    path text PRIMARY KEY,
-                    checksum text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+def status(dsn: str) -> tuple[list[VersionedState], list[RepeatableState]]:
+    """Every versioned and repeatable migration with whether (and when) it was applied. Reads only."""
+    from aosdb.db import connect
 
-
-def _yoyo_uri(dsn: str) -> str:
-    """yoyo's URI form of a libpq DSN: every parameter as a query argument, so
-    socket paths and odd passwords survive."""
-    params = {k: v for k, v in conninfo_to_dict(dsn).items() if v is not None}
-    params["schema"] = META_SCHEMA
-    return "postgresql+psycopg:///?" + urlencode(params)
-
-
-@contextmanager
-def _backend(dsn: str) -> Iterator:
-    from yoyo import get_backend
-
-    with connect(dsn, autocommit=True) as guard:
-        guard.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))  # released when guard closes
-        _ensure_meta(dsn)
-        try:
-            backend = get_backend(_yoyo_uri(dsn))
-        except psycopg.Error as exc:
-            raise AosdbError(error_line(exc)) from None
-    try:
-        yield backend
-    finally:
-        backend.connection.close()
-
-
-def _versioned_migrations():
-    from yoyo import read_migrations
-
-    return read_migrations(str(sql_dir() / "migrations"))
-
-
-def _repeatable_files() -> list[Path]:
-    root = sql_dir()
-    return [p for d in REPEATABLE_DIRS for p in sorted((root / d).glob("*.sql"))]
-
-
-def _checksum(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _run_yoyo(label, action, *args):
-    """Run a yoyo call, turning a failing migration into one readable line that names it."""
-    warnings.simplefilter("ignore")  # yoyo warns about nested transactions on psycopg 3
-    try:
-        return action(*args)
-    except psycopg.Error as exc:
-        raise AosdbError(f"migration {label} failed: {error_line(exc)}") from None
-
-
-def migrate(dsn: str) -> tuple[list[str], list[str]]:
-    """Apply pending versioned migrations, then changed repeatables. Returns what was applied."""
-    migrations = _versioned_migrations()
-    with _backend(dsn) as backend, backend.lock():
-        pending = backend.to_apply(migrations)
-        for migration in pending:
-            _run_yoyo(migration.id, backend.apply_one, migration)
-        _run_yoyo("post-apply", backend.run_post_apply, pending)
-    applied = [m.id for m in pending]
-    return applied, _apply_repeatables(dsn)
-
-
-def _apply_repeatables(dsn: str) -> list[str]:
-    root = sql_dir()
-    applied: list[str] = []
     with connect(dsn) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        known = dict(conn.execute(f"SELECT path, checksum FROM {META_SCHEMA}.repeatable_migrations").fetchall())
-        for path in _repeatable_files():
-            rel = str(path.relative_to(root))
-            checksum = _checksum(path)
-            if known.get(rel) == checksum:
-                continue
-            # Objects belong to aos_owner, whoever runs the migration.
-            conn.execute("SET LOCAL ROLE aos_owner")
-            try:
-                conn.execute(path.read_text(encoding="utf-8"))
-            except psycopg.Error as exc:
-                raise AosdbError(f"{rel}: {error_line(exc)}") from None
-            conn.execute("RESET ROLE")
-            conn.execute(
-                f"""INSERT INTO {META_SCHEMA}.repeatable_migrations (path, checksum) VALUES (%s, %s)
-                    ON CONFLICT (path) DO UPDATE SET checksum = excluded.checksum, applied_at = now()""",
-                (rel, checksum),
-            )
-            applied.append(rel)
-        conn.commit()
-    return applied
-
-
-def rollback(dsn: str, count: int | None = 1) -> list[str]:
-    """Undo the last `count` versioned migrations (None: all of them).
-
-    Repeatable definitions depend on the versioned schema, so every one of them
-    is marked pending: the next `migrate` re-applies them all.
-    """
-    if count is not None and count < 1:
-        raise AosdbError("--count must be at least 1")
-    migrations = _versioned_migrations()
-    with _backend(dsn) as backend, backend.lock():
-        to_undo = list(backend.to_rollback(migrations))
-        if count is not None:
-            to_undo = to_undo[:count]
-        subset = migrations.__class__(to_undo, migrations.post_apply)
-        for migration in subset:
-            _run_yoyo(f"{migration.id} (rollback)", backend.rollback_one, migration)
-    if to_undo:
-        with connect(dsn) as conn:
-            conn.execute(f"DELETE FROM {META_SCHEMA}.repeatable_migrations")
-            conn.commit()
-    return [m.id for m in to_undo]
-
-
-def status(dsn: str) -> tuple[list[Versioned], list[Repeatable]]:
-    """Every versioned and repeatable migration with whether (and when) it was applied."""
-    migrations = _versioned_migrations()
-    with _backend(dsn) as backend:
-        backend.ensure_internal_schema_updated()
-    with connect(dsn) as conn:
-        applied_at = {
-            mid: str(ts)
-            for mid, ts in conn.execute(
-                f"SELECT migration_id, applied_at_utc FROM {META_SCHEMA}._yoyo_migration"
-            ).fetchall()
-        }
-        rows = conn.execute(f"SELECT path, checksum, applied_at FROM {META_SCHEMA}.repeatable_migrations").fetchall()
-    known = {path: (checksum, str(ts)) for path, checksum, ts in rows}
-    root = sql_dir()
-    versioned = [Versioned(m.id, applied_at.get(m.id)) for m in migrations]
+        conn.read_only = True
+        applied = bookkeeping.applied(conn)
+        known = bookkeeping.repeatables(conn)
+    versioned = [VersionedState(m.id, applied.get(m.id)) for m in versioned_migrations()]
     repeatables = []
-    for path in _repeatable_files():
-        rel = str(path.relative_to(root))
-        checksum, ts = known.get(rel, (None, None))
-        repeatables.append(Repeatable(rel, _checksum(path), checksum, ts))
+    for file in repeatable_files():
+        applied_checksum, ts = known.get(file.rel, (None, None))
+        repeatables.append(RepeatableState(file.rel, checksum(file.text()), applied_checksum, ts))
     return versioned, repeatables

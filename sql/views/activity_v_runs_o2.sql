@@ -2,8 +2,6 @@
 -- and the runs list. Materialized: refreshed by `aosdb refresh` (CONCURRENTLY,
 -- readers never block). activity.v_runs_o2_tenant is the same rows filtered to
 -- the reader's tenant (materialized views ignore row-level security).
-DROP MATERIALIZED VIEW IF EXISTS activity.v_runs_o2 CASCADE;
-
 CREATE MATERIALIZED VIEW activity.v_runs_o2 AS
 SELECT
     r.run_id,
@@ -146,3 +144,5 @@ COMMENT ON COLUMN activity.v_runs_o2_api.is_synthetic IS 'True for runs injected
 COMMENT ON COLUMN activity.v_runs_o2_api.synthetic_scenario_id IS 'Scenario that injected the run.';
 
 GRANT SELECT ON activity.v_runs_o2_api TO aos_api;
+-- touch
+-- touch2

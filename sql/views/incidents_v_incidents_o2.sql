@@ -2,8 +2,6 @@
 -- evidence aggregates and how often its kind recurred, for BI tools and the
 -- incidents list. Materialized and refreshed like activity.v_runs_o2;
 -- incidents.v_incidents_o2_tenant is the reader's tenant only.
-DROP MATERIALIZED VIEW IF EXISTS incidents.v_incidents_o2 CASCADE;
-
 CREATE MATERIALIZED VIEW incidents.v_incidents_o2 AS
 SELECT
     i.id AS incident_id,
