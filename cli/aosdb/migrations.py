@@ -193,10 +193,9 @@ class _Runner:
             fault_point(f"committed:{migration.id}")
         except psycopg.Error as exc:
             self._restore_session()
-            dropped = self._drop_invalid_quietly(built)
-            note = f"; the INVALID index {', '.join(dropped)} it left was dropped" if dropped else ""
             raise failure(label, exc, self.watch, self.timeouts,
-                          f"It is not recorded{note}; running aosdb migrate again finishes it") from None
+                          f"It is not recorded{self._clean_up_after(built)}; running aosdb migrate again finishes it"
+                          ) from None
         finally:
             self.label = None
             self._restore_session()
@@ -230,13 +229,18 @@ class _Runner:
                 dropped.append(f"{index.schema}.{index.name}")
         return dropped
 
-    def _drop_invalid_quietly(self, indexes) -> list[str]:
+    def _clean_up_after(self, built) -> str:
+        """After a failed build: drop the INVALID index it left, or say that the next run will."""
+        invalid = [f"{i.schema}.{i.name}" for i in built if self._index_state(i.schema, i.name) == (True, False)]
+        if not invalid:
+            return ""
         try:
-            return self._drop_invalid(indexes)
+            self._drop_invalid(built)
         except psycopg.Error as exc:
-            self.out.warning(f"an INVALID index could not be dropped ({exc.diag.message_primary}); "
-                             "aosdb migrate drops it on its next run")
-            return []
+            self._restore_session()
+            return (f"; the INVALID index {', '.join(invalid)} it left could not be dropped now "
+                    f"({exc.diag.message_primary}): the next aosdb migrate drops it and builds it again")
+        return f"; the INVALID index {', '.join(invalid)} it left was dropped"
 
     # ---- repeatable --------------------------------------------------------------------------
 

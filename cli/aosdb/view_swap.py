@@ -304,9 +304,12 @@ def refuse(view: ViewFile, deps: Dependents) -> AosdbError:
 def build(conn: psycopg.Connection, view: ViewFile) -> None:
     """Step 1: the new materialized view beside the live one, in the staging schema, committed."""
     with conn.transaction():
-        conn.execute("SET LOCAL ROLE aos_owner")
         _quiet(conn, True)  # the runner's own IF [NOT] EXISTS notices are noise; the file's are not
+        # The migrating user's schema, like aosdb_migrations: aos_owner may lack CREATE on a database
+        # cloned or restored from another (database privileges are not copied).
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(STAGING_SCHEMA)))
+        conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO aos_owner").format(sql.Identifier(STAGING_SCHEMA)))
+        conn.execute("SET LOCAL ROLE aos_owner")
         conn.execute(sql.SQL("DROP MATERIALIZED VIEW IF EXISTS {}.{}").format(
             sql.Identifier(STAGING_SCHEMA), sql.Identifier(view.name)))
         _quiet(conn, False)
@@ -355,7 +358,6 @@ def _quiet(conn: psycopg.Connection, quiet: bool) -> None:
 def drop_staging_schema(conn: psycopg.Connection) -> None:
     """The staging schema goes once empty; RESTRICT keeps anything a crash or a DBA left in it."""
     with conn.transaction():
-        conn.execute("SET LOCAL ROLE aos_owner")
         try:
             with conn.transaction():
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {}").format(sql.Identifier(STAGING_SCHEMA)))
