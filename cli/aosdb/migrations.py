@@ -90,10 +90,8 @@ class _Runner:
             self.out.notice(f"{severity.lower()}: {message}")
 
     def preflight(self) -> None:
-        try:  # TEMP until privileges.py lands
-            from aosdb import privileges
-        except ImportError:
-            return
+        from aosdb import privileges
+
         result = privileges.preflight(self.conn)
         for warning in result.warnings:
             self.out.warning(warning)
