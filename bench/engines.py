@@ -186,7 +186,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--admin-dsn", help="superuser DSN of the server (default: the embedded cluster)")
     parser.add_argument("--template", help="a migrated database to clone (default: migrate pb_template)")
-    parser.add_argument("--pg-bin", default=os.environ.get("AOSDB_PG_BIN", "/usr/lib/postgresql/15/bin"))
+    parser.add_argument("--pg-bin", help="directory holding pgbench (default: AOSDB_PG_BIN, else aosdb's server binaries)")
     parser.add_argument("--clients", default="1,4,8")
     parser.add_argument("--workloads", default="ok,fail,life,outage")
     parser.add_argument("--seconds", type=int, default=10)
@@ -200,7 +200,9 @@ def main() -> int:
 
     admin = args.admin_dsn or subprocess.run([str(ROOT / ".venv/bin/aosdb"), "db", "url"], capture_output=True,
                                              text=True, check=True).stdout.strip()
-    server = Server(admin, Path(args.pg_bin))
+    pg_bin = args.pg_bin or subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "aosdb.pgbin", "bin"],
+                                           capture_output=True, text=True, check=True).stdout.strip()
+    server = Server(admin, Path(pg_bin))
     template = args.template
     if not template:
         template = "pb_template"

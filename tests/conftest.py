@@ -3,6 +3,8 @@
 - ``pg_server``: the admin DSN of the server every test uses. AOSDB_TEST_DSN when set,
   else a private embedded cluster on a free port, stopped at the end of the run.
   The developer's cluster (port 55432, the project's .aosdb/) is never touched.
+- ``server_of``: server_of(15|16|18) is the admin DSN of a server of that major version, started
+  once per run (15 is ``pg_server`` when it is a 15); skipped when that version's binaries are missing.
 - ``fresh_dsn`` / ``new_database``: new empty databases, dropped WITH (FORCE) afterwards.
 - ``migrated_dsn``: a clone (CREATE DATABASE ... TEMPLATE) of one database migrated once per run.
 - ``run_cli``: ``python -m aosdb ...`` as a real subprocess with a controlled environment.
@@ -32,12 +34,14 @@ from psycopg.conninfo import conninfo_to_dict
 from typer.testing import CliRunner
 
 from aosdb.cli import app
-from aosdb.cluster import PG_BIN, EmbeddedCluster
+from aosdb import pgbin
+from aosdb.cluster import EmbeddedCluster
+from aosdb.errors import AosdbError
 from aosdb.config import with_dbname
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # What points the CLI (or libpq under it) at a database or a tree: never inherited by a test.
-SCRUBBED_ENV = ("AOSDB_DSN", "DATABASE_URL", "AOSDB_ROOT", "AOSDB_PORT",
+SCRUBBED_ENV = ("AOSDB_DSN", "DATABASE_URL", "AOSDB_ROOT", "AOSDB_PORT", "AOSDB_HOME",
                 "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE")
 
 
@@ -65,10 +69,20 @@ def scalar(dsn: str, statement: str, params: Sequence | None = None):
     return rows[0][0] if rows else None
 
 
+def server_bin() -> Path | None:
+    """The server binaries the embedded clusters use (pgbin's choice), None when there are none."""
+    try:
+        return pgbin.find_bin()
+    except AosdbError:
+        return None
+
+
 def schema_dump(dsn: str) -> str:
     """pg_dump --schema-only, without the \\restrict/\\unrestrict lines whose keys are random."""
+    tools = server_bin()
+    assert tools is not None, "no PostgreSQL binaries for pg_dump"
     proc = subprocess.run(
-        [str(PG_BIN / "pg_dump"), "--schema-only", "--no-password", f"--dbname={dsn}"],
+        [str(tools / "pg_dump"), "--schema-only", "--no-password", f"--dbname={dsn}"],
         capture_output=True, text=True, check=False, env=clean_env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -100,6 +114,11 @@ class CliResult(NamedTuple):
     @property
     def stderr_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def reported(stdout: str) -> list[str]:
+    """What a migrate or rollback reported, without the server notices it relays ("notice: <file>: ...")."""
+    return [line for line in stdout.splitlines() if not line.startswith("notice: ")]
 
 
 def assert_one_error_line(result: CliResult, *fragments: str) -> str:
@@ -172,8 +191,8 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    if not (PG_BIN / "pg_ctl").exists():
-        pytest.skip(f"no PostgreSQL server binaries in {PG_BIN} and no AOSDB_TEST_DSN")
+    if server_bin() is None:
+        pytest.skip(f"no PostgreSQL server binaries and no AOSDB_TEST_DSN: {pgbin.INSTALL_HINT}")
     workdir = tmp_path_factory.mktemp("pgserver")
     cluster = EmbeddedCluster(workdir=workdir, port=free_port())
     try:
@@ -181,6 +200,45 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield cluster.dsn("postgres")
     finally:
         discard_cluster(cluster, workdir)
+
+
+def server_major(dsn: str) -> int:
+    return int(scalar(dsn, "SELECT current_setting('server_version_num')::int / 10000"))
+
+
+@pytest.fixture(scope="session")
+def server_of(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[int], str]]:
+    """Factory: server_of(major) is the admin DSN (database postgres) of a running server of that
+    major version, started on first use and stopped at the end of the run. 15 is ``pg_server`` when
+    that is a 15. Skips the test when the version's binaries are not installed."""
+    started: dict[int, str] = {}
+    clusters: list[tuple[EmbeddedCluster, Path]] = []
+
+    def get(major: int) -> str:
+        if major in started:
+            return started[major]
+        if major == 15:
+            shared = request.getfixturevalue("pg_server")
+            if server_major(shared) == 15:
+                started[major] = shared
+                return shared
+        bin_dir = pgbin.bin_for_major(major)
+        if bin_dir is None:
+            pytest.skip(f"no PostgreSQL {major} server binaries: {pgbin.install_hint(major)}")
+        workdir = tmp_path_factory.mktemp(f"pg{major}server")
+        cluster = EmbeddedCluster(workdir=workdir, port=free_port(), bin_dir=bin_dir)
+        clusters.append((cluster, workdir))
+        cluster.start()
+        started[major] = cluster.dsn("postgres")
+        return started[major]
+
+    try:
+        yield get
+    finally:
+        for cluster, workdir in clusters:
+            discard_cluster(cluster, workdir)
 
 
 @pytest.fixture

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import assert_one_error_line, cli_subprocess, discard_cluster, free_port
+from conftest import assert_one_error_line, cli_subprocess, discard_cluster, free_port, server_bin
 
-from aosdb.cluster import PG_BIN, EmbeddedCluster
+from aosdb import pgbin
+from aosdb.cluster import EmbeddedCluster
 
-pytestmark = pytest.mark.skipif(not (PG_BIN / "pg_ctl").exists(), reason=f"no PostgreSQL server binaries in {PG_BIN}")
+pytestmark = pytest.mark.skipif(server_bin() is None, reason="no PostgreSQL server binaries")
 
 
 class Embedded:
@@ -123,3 +124,40 @@ def test_taken_port_is_one_line_naming_the_port_and_aosdb_port(run_cli, tmp_path
 def test_invalid_aosdb_port_is_one_line(run_cli, tmp_path: Path) -> None:
     result = run_cli("db", "start", cwd=tmp_path, env={"AOSDB_PORT": "not-a-port"})
     assert_one_error_line(result, "AOSDB_PORT")
+
+
+def test_aosdb_home_runs_a_cluster_of_another_version_next_to_the_default(run_cli, tmp_path: Path) -> None:
+    """AOSDB_HOME and AOSDB_PG_BIN: a second cluster, of another major version, in its own directory;
+    that cluster keeps to its version afterwards."""
+    default_bin = server_bin()
+    other_bin = next((b for m in (18, 16) if (b := pgbin.bin_for_major(m)) and b != default_bin), None)
+    if default_bin is None or other_bin is None or pgbin.major_version(other_bin) == pgbin.major_version(default_bin):
+        pytest.skip("needs the server binaries of two major versions")
+    home = tmp_path / "other-home"
+    ports = free_port(), free_port()
+    base = {"AOSDB_DSN": None, "DATABASE_URL": None, "AOSDB_PG_BIN": None}
+    default_env = {**base, "AOSDB_PORT": str(ports[0])}
+    other_env = {**base, "AOSDB_PORT": str(ports[1]), "AOSDB_HOME": str(home), "AOSDB_PG_BIN": str(other_bin)}
+    try:
+        assert run_cli("db", "start", cwd=tmp_path, env=default_env).returncode == 0
+        started = run_cli("db", "start", cwd=tmp_path, env=other_env)
+        assert started.returncode == 0 and f"127.0.0.1:{ports[1]}" in started.stdout, str(started)
+        assert (home / "state.json").is_file() and (tmp_path / ".aosdb" / "state.json").is_file()
+        versions = []
+        for env in (default_env, other_env):
+            dsn = run_cli("db", "url", cwd=tmp_path, env=env).stdout.strip()
+            with psycopg.connect(dsn, connect_timeout=10) as conn:
+                versions.append(conn.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()[0])
+        assert versions == [pgbin.major_version(default_bin), pgbin.major_version(other_bin)]
+        # Stopped, AOSDB_HOME's cluster refuses the other version's binaries in one line...
+        assert run_cli("db", "stop", cwd=tmp_path, env=other_env).returncode == 0
+        wrong = run_cli("db", "start", cwd=tmp_path, env={**other_env, "AOSDB_PG_BIN": str(default_bin)})
+        assert_one_error_line(wrong, f"created by PostgreSQL {versions[1]}", "AOSDB_PG_BIN")
+        # ...and without AOSDB_PG_BIN starts again with the binaries that created it.
+        again = run_cli("db", "start", cwd=tmp_path, env={**other_env, "AOSDB_PG_BIN": None})
+        assert again.returncode == 0 and "started" in again.stdout, str(again)
+    finally:
+        discard_cluster(EmbeddedCluster(workdir=tmp_path, port=ports[0]), tmp_path)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AOSDB_HOME", str(home))
+            discard_cluster(EmbeddedCluster(port=ports[1]), tmp_path)

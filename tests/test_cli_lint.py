@@ -32,9 +32,13 @@ RESET ROLE;
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _needs_plpgsql_check(pg_server: str) -> None:
-    if not query(pg_server, "SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check'"):
+def has_plpgsql_check(admin_dsn: str) -> bool:
+    return bool(query(admin_dsn, "SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check'"))
+
+
+@pytest.fixture(scope="module")
+def needs_plpgsql_check(pg_server: str) -> None:
+    if not has_plpgsql_check(pg_server):
         pytest.skip("plpgsql_check is not installed on the test server")
 
 
@@ -42,6 +46,7 @@ def lint_databases(admin_dsn: str) -> set[str]:
     return {r[0] for r in query(admin_dsn, r"SELECT datname FROM pg_database WHERE datname LIKE 'aosdb\_lint\_%'")}
 
 
+@pytest.mark.usefixtures("needs_plpgsql_check")
 def test_the_project_lints_clean(run_cli, pg_server: str) -> None:
     before = lint_databases(pg_server)
     result = run_cli("lint", env={"AOSDB_DSN": pg_server})
@@ -55,6 +60,7 @@ def test_the_project_lints_clean(run_cli, pg_server: str) -> None:
     assert lint_databases(pg_server) == before
 
 
+@pytest.mark.usefixtures("needs_plpgsql_check")
 def test_plpgsql_check_finds_a_missing_column(run_cli, pg_server: str, project_tree: Path) -> None:
     (project_tree / "sql" / "functions" / "lint_probe.sql").write_text(MISSING_COLUMN)
     before = lint_databases(pg_server)
@@ -69,6 +75,7 @@ def test_plpgsql_check_finds_a_missing_column(run_cli, pg_server: str, project_t
     assert lint_databases(pg_server) == before
 
 
+@pytest.mark.usefixtures("needs_plpgsql_check")
 def test_squawk_flags_an_index_built_without_concurrently(run_cli, pg_server: str, project_tree: Path) -> None:
     last = max(p.stem for p in MIGRATIONS.glob("*.sql") if not p.name.endswith(".rollback.sql"))
     migrations = project_tree / "sql" / "migrations"
@@ -81,3 +88,20 @@ def test_squawk_flags_an_index_built_without_concurrently(run_cli, pg_server: st
     assert f"squawk: violations found ({N_FORWARD + 1} migrations)" in result.stdout, str(result)
     assert "0099_lint_probe.sql" in result.stdout and "require-concurrent-index-creation" in result.stdout, str(result)
     assert "Traceback" not in result.stderr, str(result)
+
+
+def test_a_server_without_plpgsql_check_skips_that_linter(run_cli, server_of) -> None:
+    """plpgsql_check is a C extension built per server: a server without it skips the linter, exit 0."""
+    server = server_of(18)
+    if has_plpgsql_check(server):
+        pytest.skip("this PostgreSQL 18 server has plpgsql_check")
+    before = lint_databases(server)
+    result = run_cli("lint", env={"AOSDB_DSN": server})
+    assert result.returncode == 0, str(result)
+    lines = result.stdout.splitlines()
+    skipped = [line for line in lines if line.startswith("plpgsql_check: skipped")]
+    assert skipped and "postgresql-18-plpgsql-check" in skipped[0], str(result)
+    assert f"squawk: clean ({N_FORWARD} migrations)" in lines, str(result)
+    assert lines[-1] == "lint: 3 passed, 0 failed, 1 skipped", str(result)
+    # Skipped before anything was created.
+    assert lint_databases(server) == before

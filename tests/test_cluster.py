@@ -17,11 +17,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import server_bin
 
-from aosdb.cluster import DB_NAME, PG_BIN, STATE_FILE, SUPERUSER, EmbeddedCluster, redact
+from aosdb.cluster import DB_NAME, STATE_FILE, SUPERUSER, EmbeddedCluster, redact
 from aosdb.errors import AosdbError
 
-pytestmark = pytest.mark.skipif(not (PG_BIN / "pg_ctl").exists(), reason=f"no PostgreSQL server binaries in {PG_BIN}")
+pytestmark = pytest.mark.skipif(server_bin() is None, reason="no PostgreSQL server binaries")
 
 AS_ROOT = os.geteuid() == 0
 

@@ -1,10 +1,11 @@
 """The embedded default PostgreSQL cluster: a private dev/test server per working directory.
 
-Layout under <workdir>/.aosdb: state.json (mode 0600: port, password, real paths),
-data/ (PGDATA), run/ (private unix socket directory) and server.log. PostgreSQL
-refuses to run as root, so as root every server binary runs as the `postgres` OS
-user; if that user cannot reach <workdir>/.aosdb, data/, run/ and server.log live in
-/var/tmp/aosdb-<hash>/ instead and .aosdb holds symlinks to them.
+Layout under the cluster's home (AOSDB_HOME, default <workdir>/.aosdb): state.json (mode 0600:
+port, password, real paths, the server binaries that created it), data/ (PGDATA), run/ (private
+unix socket directory) and server.log. The server binaries come from aosdb.pgbin. PostgreSQL
+refuses to run as root, so as root every server binary runs as the `postgres` OS user; if that
+user cannot reach the home, data/, run/ and server.log live in /var/tmp/aosdb-<hash>/ instead
+and the home holds symlinks to them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from aosdb import pgbin
 from aosdb.errors import AosdbError
 
-PG_BIN = Path(os.environ.get("AOSDB_PG_BIN", "/usr/lib/postgresql/15/bin"))
+HOME_ENV = "AOSDB_HOME"
 DEFAULT_PORT = 55432
 DB_NAME = "aosdb"
 SUPERUSER = "postgres"
@@ -69,6 +71,8 @@ class _State:
     data_dir: Path
     socket_dir: Path
     log_file: Path
+    # The binaries that last started the cluster; absent in state files of older versions.
+    bin_dir: Path | None = None
 
     @classmethod
     def from_json(cls, text: str) -> _State:
@@ -79,10 +83,12 @@ class _State:
             data_dir=Path(raw["data_dir"]),
             socket_dir=Path(raw["socket_dir"]),
             log_file=Path(raw["log_file"]),
+            bin_dir=Path(raw["bin_dir"]) if raw.get("bin_dir") else None,
         )
 
     def to_json(self) -> str:
-        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}, indent=2)
+        fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return json.dumps({k: v for k, v in fields.items() if v is not None}, indent=2)
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -150,13 +156,30 @@ def _pg_user() -> pwd.struct_passwd:
         raise AosdbError(f"running as root needs the '{SUPERUSER}' OS user to run PostgreSQL; it does not exist") from None
 
 
-class EmbeddedCluster:
-    """One private PostgreSQL server for a working directory, reachable only on 127.0.0.1."""
+def _data_major(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "PG_VERSION").read_text().strip())
+    except (OSError, ValueError):
+        return None
 
-    def __init__(self, workdir: Path | None = None, port: int | None = None):
-        self.home = (workdir or Path.cwd()).resolve() / ".aosdb"
+
+class EmbeddedCluster:
+    """One private PostgreSQL server for a working directory, reachable only on 127.0.0.1.
+
+    workdir: the cluster lives in <workdir>/.aosdb; default AOSDB_HOME, else ./.aosdb.
+    bin_dir: the server binaries; default AOSDB_PG_BIN, else those that created the cluster,
+    else pgbin's choice."""
+
+    def __init__(self, workdir: Path | None = None, port: int | None = None, bin_dir: Path | None = None):
+        home = os.environ.get(HOME_ENV)
+        if workdir is None and home:
+            self.home = Path(home).resolve()
+        else:
+            self.home = (workdir or Path.cwd()).resolve() / ".aosdb"
         self.port = _configured_port(port)
         self._as_root = os.geteuid() == 0
+        env_bin = os.environ.get(pgbin.ENV_VAR)
+        self._bin_choice = Path(bin_dir) if bin_dir is not None else Path(env_bin) if env_bin else None
 
     # ---- public API ------------------------------------------------------------------
 
@@ -184,7 +207,10 @@ class EmbeddedCluster:
             return False
         if not _port_is_free(self.port):
             raise AosdbError(f"port {self.port} on 127.0.0.1 is already in use; set AOSDB_PORT to a free port")
+        # Binaries first: without any, nothing is created.
+        bin_dir = self._binaries(self._load_state())
         state = self._load_state() or self._new_state()
+        state.bin_dir = bin_dir
         self._make_dirs(state)
         if not (state.data_dir / "PG_VERSION").exists():
             self._initdb(state)
@@ -198,7 +224,8 @@ class EmbeddedCluster:
         current = self.status()
         if not current.running:
             return False
-        args = [PG_BIN / "pg_ctl", "-D", current.data_dir, "-w", "-t", str(_TIMEOUT), "-m", "fast", "stop"]
+        pg_ctl = self._stop_binaries(self._load_state()) / "pg_ctl"
+        args = [pg_ctl, "-D", current.data_dir, "-w", "-t", str(_TIMEOUT), "-m", "fast", "stop"]
         proc = self._run(args)
         if proc.returncode != 0:
             if not self.status().running:
@@ -216,6 +243,35 @@ class EmbeddedCluster:
     def ensure_running(self) -> str:
         self.start()
         return self.dsn()
+
+    # ---- server binaries -------------------------------------------------------------
+
+    def _binaries(self, state: _State | None) -> Path:
+        """The chosen binaries, else those recorded at the last start, else ones of the data
+        directory's version, else pgbin's; they must match the major version of an existing data
+        directory (a 15 cluster never runs on 18)."""
+        recorded = state.bin_dir if state else None
+        data_major = _data_major(state.data_dir) if state else None
+        if self._bin_choice is not None:
+            bin_dir = pgbin.server_bin(self._bin_choice)
+        elif recorded and (recorded / "pg_ctl").is_file():
+            bin_dir = recorded
+        else:
+            bin_dir = pgbin.server_bin(pgbin.bin_for_major(data_major) if data_major else None)
+        if data_major is not None and pgbin.major_version(bin_dir) != data_major:
+            raise AosdbError(
+                f"the cluster in {self.home} was created by PostgreSQL {data_major} but {bin_dir} is "
+                f"PostgreSQL {pgbin.major_version(bin_dir)}: set {pgbin.ENV_VAR} to {data_major}'s binaries "
+                f"or {HOME_ENV} to another directory"
+            )
+        return bin_dir
+
+    def _stop_binaries(self, state: _State | None) -> Path:
+        # pg_ctl stop only signals the server: the binaries that started it, whatever is chosen now.
+        recorded = state.bin_dir if state else None
+        if recorded and (recorded / "pg_ctl").is_file():
+            return recorded
+        return pgbin.server_bin(self._bin_choice)
 
     # ---- state file ------------------------------------------------------------------
 
@@ -348,7 +404,7 @@ class EmbeddedCluster:
     def _run_initdb(self, state: _State, pwfile: Path) -> None:
         for locale in ("C.UTF-8", "C"):
             proc = self._run([
-                PG_BIN / "initdb", "-D", state.data_dir, "-U", SUPERUSER,
+                state.bin_dir / "initdb", "-D", state.data_dir, "-U", SUPERUSER,
                 "--auth-host=scram-sha-256", "--auth-local=peer", f"--pwfile={pwfile}",
                 "-E", "UTF8", f"--locale={locale}",
             ])  # fmt: skip
@@ -367,7 +423,7 @@ class EmbeddedCluster:
         ])  # fmt: skip
         log_start = state.log_file.stat().st_size if state.log_file.exists() else 0
         proc = self._run([
-            PG_BIN / "pg_ctl", "-D", state.data_dir, "-l", state.log_file,
+            state.bin_dir / "pg_ctl", "-D", state.data_dir, "-l", state.log_file,
             "-w", "-t", str(_TIMEOUT), "-o", options, "start",
         ])  # fmt: skip
         if proc.returncode != 0:

@@ -1,4 +1,8 @@
-"""`aosdb lint`: sqlfluff and squawk on the migrations, plpgsql_check on every PL/pgSQL function."""
+"""`aosdb lint`: sqlfluff and squawk on the migrations, plpgsql_check on every PL/pgSQL function.
+
+squawk judges the migrations for the target server's version. plpgsql_check is a C extension
+built per server: where the server lacks it, that linter is skipped (with the install hint), not failed.
+"""
 
 from __future__ import annotations
 
@@ -58,14 +62,14 @@ def _transactional(path: Path) -> bool:
     return "-- transactional: false" not in path.read_text(encoding="utf-8").split("\n\n", 1)[0]
 
 
-def _squawk(files: list[Path], excluded: list[str], label: str) -> bool:
+def _squawk(files: list[Path], excluded: list[str], label: str, server_major: int) -> bool:
     ok = True
     # Lint each file as yoyo will run it: inside a transaction or not.
     for in_transaction in (True, False):
         group = [f for f in files if _transactional(f) == in_transaction]
         if not group:
             continue
-        cmd = [_tool("squawk"), "--pg-version=15.0", "--reporter", "gcc", "--exclude", ",".join(excluded),
+        cmd = [_tool("squawk"), f"--pg-version={server_major}.0", "--reporter", "gcc", "--exclude", ",".join(excluded),
                *(["--assume-in-transaction"] if in_transaction else []), *map(str, group)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -73,6 +77,14 @@ def _squawk(files: list[Path], excluded: list[str], label: str) -> bool:
             ok = False
     print(f"squawk: {'clean' if ok else 'violations found'} ({len(files)} {label})")
     return ok
+
+
+def _server_facts(dsn: str) -> tuple[int, bool]:
+    """(major version, whether plpgsql_check is installable) of the target server."""
+    with connect(dsn, autocommit=True) as conn:
+        major = conn.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()[0]
+        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check'").fetchone()
+    return major, available is not None
 
 
 def _plpgsql_check(dsn: str) -> bool:
@@ -109,12 +121,20 @@ def run_lint(dsn: str) -> int:
     root = sql_dir()
     forward = sorted(p for p in (root / "migrations").glob("*.sql") if not p.name.endswith(".rollback.sql"))
     rollbacks = sorted((root / "migrations").glob("*.rollback.sql"))
+    server_major, has_plpgsql_check = _server_facts(dsn)
     results = [
         _sqlfluff(forward + rollbacks),
-        _squawk(forward, SQUAWK_EXCLUDED, "migrations"),
-        _squawk(rollbacks, SQUAWK_ROLLBACK_EXCLUDED, "rollbacks"),
-        _plpgsql_check(dsn),
+        _squawk(forward, SQUAWK_EXCLUDED, "migrations", server_major),
+        _squawk(rollbacks, SQUAWK_ROLLBACK_EXCLUDED, "rollbacks", server_major),
     ]
+    skipped = 0
+    if has_plpgsql_check:
+        results.append(_plpgsql_check(dsn))
+    else:
+        skipped += 1
+        print(f"plpgsql_check: skipped, not available in this PostgreSQL {server_major} server "
+              f"(Debian: apt-get install postgresql-{server_major}-plpgsql-check)")
     failed = results.count(False)
-    print(f"lint: {len(results) - failed} passed, {failed} failed")
+    summary = f"lint: {len(results) - failed} passed, {failed} failed"
+    print(summary + (f", {skipped} skipped" if skipped else ""))
     return 0 if failed == 0 else 1
