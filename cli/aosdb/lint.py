@@ -16,6 +16,7 @@ from aosdb.config import project_root, sql_dir
 from aosdb.db import connect, throwaway_database
 from aosdb.errors import AosdbError
 from aosdb.inventory import DOMAIN_SCHEMAS
+from aosdb.migration_files import is_transactional
 
 # Small counters (attempts, step_index, priority, version) are integers on purpose.
 SQUAWK_EXCLUDED = ["prefer-bigint-over-int"]
@@ -57,16 +58,11 @@ def _sqlfluff(files: list[Path]) -> bool:
     return proc.returncode == 0
 
 
-def _transactional(path: Path) -> bool:
-    """yoyo runs a migration in a transaction unless its header says `-- transactional: false`."""
-    return "-- transactional: false" not in path.read_text(encoding="utf-8").split("\n\n", 1)[0]
-
-
 def _squawk(files: list[Path], excluded: list[str], label: str, server_major: int) -> bool:
     ok = True
-    # Lint each file as yoyo will run it: inside a transaction or not.
+    # Lint each file as migrate runs it: inside a transaction or not.
     for in_transaction in (True, False):
-        group = [f for f in files if _transactional(f) == in_transaction]
+        group = [f for f in files if is_transactional(f) == in_transaction]
         if not group:
             continue
         cmd = [_tool("squawk"), f"--pg-version={server_major}.0", "--reporter", "gcc", "--exclude", ",".join(excluded),

@@ -102,6 +102,11 @@ def _read_header(path: Path) -> tuple[list[str], bool]:
     return depends, transactional
 
 
+def is_transactional(path: Path) -> bool:
+    """A migration runs in a transaction unless its header says `-- transactional: false`."""
+    return _read_header(path)[1]
+
+
 def versioned_migrations() -> list[Versioned]:
     """Every versioned migration, in id order (NNNN_ prefixes), with its dependencies checked."""
     found = []
