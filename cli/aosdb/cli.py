@@ -32,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Manage the embedded PostgreSQL cluster in .aosdb/.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the embedded PostgreSQL cluster in .aosdb/ (or AOSDB_HOME).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 scenario_app = typer.Typer(help="SDSR scenarios: inject causes, assert the effects the engines produce.",
                            no_args_is_help=True)
@@ -109,28 +109,64 @@ def db_url() -> None:
     typer.echo(EmbeddedCluster().ensure_running())
 
 
+def _migration_output():
+    from aosdb.migrations import Output
+
+    return Output(notice=typer.echo, warning=lambda message: typer.echo(f"aosdb: warning: {message}", err=True))
+
+
+def _timeouts(lock_timeout: str, statement_timeout: str):
+    from aosdb.migration_session import Timeouts
+
+    return Timeouts(lock=lock_timeout, statement=statement_timeout)
+
+
+LockTimeoutOption = typer.Option("5s", "--lock-timeout", metavar="INTERVAL",
+                                 help="Longest wait for any lock; writers never queue behind a migration for longer.")
+StatementTimeoutOption = typer.Option("10min", "--statement-timeout", metavar="INTERVAL",
+                                      help="Longest any one statement may run (a file may set its own).")
+
+
 @app.command()
-def migrate(dsn: Optional[str] = DsnOption) -> None:
+def migrate(
+    recreate_dependents: bool = typer.Option(
+        False, "--recreate-dependents",
+        help="When a materialized view must be rebuilt and your own views, indexes or grants depend on it: "
+        "drop and recreate them around the swap instead of stopping."),
+    lock_timeout: str = LockTimeoutOption,
+    statement_timeout: str = StatementTimeoutOption,
+    dsn: Optional[str] = DsnOption,
+) -> None:
     """Apply pending versioned migrations, then changed repeatable files.
+
+    Checks the privileges it needs first and changes nothing when one is
+    missing (it prints the GRANTs to run). Every wait for a lock is bounded by
+    --lock-timeout and names the sessions that blocked it. Server notices and
+    warnings are printed as they come.
 
     Example: AOSDB_DSN=postgresql://dba@db.example/prod aosdb migrate
     """
     from aosdb import migrations
 
-    versioned, repeatables = migrations.migrate(_dsn(dsn))
-    if not versioned and not repeatables:
+    done = migrations.migrate(_dsn(dsn), _migration_output(), _timeouts(lock_timeout, statement_timeout),
+                              recreate_dependents=recreate_dependents)
+    if not done.versioned and not done.repeatables:
         typer.echo("database is up to date")
         return
-    for mid in versioned:
+    for mid in done.versioned:
         typer.echo(f"applied   {mid}")
-    for path in repeatables:
+    for path in done.repeatables:
         typer.echo(f"applied   {path} (repeatable)")
 
 
 @app.command()
 def rollback(
     count: int = typer.Option(1, "--count", "-n", help="How many versioned migrations to undo."),
-    all_: bool = typer.Option(False, "--all", help="Undo every versioned migration."),
+    all_: bool = typer.Option(False, "--all", help="Undo every versioned migration: drops every aosdb schema "
+                              "and the data in it. Asks first; --yes when there is no terminal."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask before --all."),
+    lock_timeout: str = LockTimeoutOption,
+    statement_timeout: str = StatementTimeoutOption,
     dsn: Optional[str] = DsnOption,
 ) -> None:
     """Undo the last versioned migration (or --count N, or --all).
@@ -138,8 +174,19 @@ def rollback(
     Example: aosdb rollback --count 2
     """
     from aosdb import migrations
+    from aosdb.config import describe_dsn
 
-    undone = migrations.rollback(_dsn(dsn), None if all_ else count)
+    target = _dsn(dsn)
+    if all_ and not yes:
+        where = describe_dsn(target)
+        if not sys.stdin.isatty():
+            raise AosdbError(f"rollback --all drops every aosdb schema and its data in {where}; "
+                             "add --yes to confirm when there is no terminal to ask on", exit_code=2)
+        if not typer.confirm(f"Drop every aosdb schema and all its data in {where}?", default=False):
+            typer.echo("nothing rolled back")
+            raise typer.Exit(1)
+    undone = migrations.rollback(target, None if all_ else count, _migration_output(),
+                                 _timeouts(lock_timeout, statement_timeout))
     if not undone:
         typer.echo("nothing to roll back")
     for mid in undone:
@@ -148,7 +195,7 @@ def rollback(
 
 @app.command("migrations")
 def list_migrations(dsn: Optional[str] = DsnOption) -> None:
-    """List versioned and repeatable migrations with their state.
+    """List versioned and repeatable migrations with their state. Reads only: it never writes.
 
     Example: aosdb migrations
     """
@@ -164,14 +211,23 @@ def list_migrations(dsn: Optional[str] = DsnOption) -> None:
 
 
 @app.command()
-def status(dsn: Optional[str] = DsnOption) -> None:
-    """Show what exists: schemas, tables with row counts, roles, migrations.
+def status(
+    exact: bool = typer.Option(False, "--exact", help="Count every table's rows (reads them all) instead of "
+                               "printing the planner's estimates (~N)."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Show what exists: schemas, tables with estimated row counts (~N; --exact counts), roles, migrations.
 
-    Example: aosdb status
+    Warnings (aos_worker without BYPASSRLS) go to stderr as `aosdb: warning: ...`.
+
+    Example: aosdb status --exact
     """
-    from aosdb.inventory import render
+    from aosdb.inventory import inspect
 
-    typer.echo(render(_dsn(dsn)))
+    report, warnings = inspect(_dsn(dsn), exact)
+    typer.echo(report)
+    for warning in warnings:
+        typer.echo(f"aosdb: warning: {warning}", err=True)
 
 
 @app.command("test")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from aosdb.config import describe_dsn
 from aosdb.db import connect
 
@@ -10,11 +12,37 @@ CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposa
                   "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant")
 
 
-def render(dsn: str) -> str:
+def applied_migrations(conn: psycopg.Connection) -> list[str]:
+    """Ids of the applied versioned migrations, in id order: aosdb_migrations.applied_migrations,
+    else the table yoyo kept before it (older releases), else none."""
+    for table, column in (("applied_migrations", "migration_id"), ("_yoyo_migration", "migration_id")):
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"aosdb_migrations.{table}",)).fetchone()[0]:
+            return [r[0] for r in conn.execute(f"SELECT {column} FROM aosdb_migrations.{table} ORDER BY 1")]
+    return []
+
+
+def _rows(conn: psycopg.Connection, schema: str, name: str, reltuples: float, exact: bool) -> str:
+    """count(*) with --exact; else the planner's estimate, free on a table of any size."""
+    if exact:
+        return str(conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0])
+    if reltuples < 0:  # never vacuumed nor analyzed: no estimate yet
+        return "~?"
+    return f"~{round(reltuples)}"
+
+
+def render(dsn: str, exact: bool = False) -> str:
+    return inspect(dsn, exact)[0]
+
+
+def inspect(dsn: str, exact: bool = False) -> tuple[str, list[str]]:
+    """The report, and the warnings about what works but degrades (for stderr)."""
+    from aosdb.privileges import BYPASSRLS_WARNING, WORKER
+
     lines = [f"database  {describe_dsn(dsn)}"]
+    warnings: list[str] = []
     with connect(dsn) as conn:
         tables = conn.execute(
-            """SELECT n.nspname, c.relname, c.relkind, c.relrowsecurity
+            """SELECT n.nspname, c.relname, c.relkind, c.relrowsecurity, c.reltuples
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm')
                ORDER BY array_position(%s, n.nspname::text), c.relname""",
@@ -23,22 +51,21 @@ def render(dsn: str) -> str:
         present = {row[0] for row in conn.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(DOMAIN_SCHEMAS),))}
         lines.append("schemas   " + (", ".join(s for s in DOMAIN_SCHEMAS if s in present) or "(none: run aosdb migrate)"))
-        lines.append("tables")
-        for schema, name, kind, rls in tables:
+        lines.append("tables    " + ("rows counted (--exact)" if exact else
+                                     "rows estimated from the statistics (~? never analyzed; --exact counts them)"))
+        for schema, name, kind, rls, reltuples in tables:
             kind_word = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}[kind]
             if kind == "v":  # a tenant-filtered view has rows only for a reader with a tenant
                 lines.append(f"  {schema + '.' + name:<36} {kind_word}")
                 continue
-            count = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
+            count = _rows(conn, schema, name, reltuples, exact)
             flags = " rls" if rls else ""
-            lines.append(f"  {schema + '.' + name:<36} {kind_word:<18} {count:>8} rows{flags}")
-        roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
-                                            (list(CONTRACT_ROLES),))}
+            lines.append(f"  {schema + '.' + name:<36} {kind_word:<18} {count:>9} rows{flags}")
+        roles = dict(conn.execute("SELECT rolname::text, rolbypassrls FROM pg_roles WHERE rolname = ANY(%s)",
+                                  (list(CONTRACT_ROLES),)).fetchall())  # fmt: skip
         lines.append("roles     " + ", ".join(r if r in roles else f"{r} (missing)" for r in CONTRACT_ROLES))
-        has_meta = conn.execute("SELECT to_regclass('aosdb_migrations._yoyo_migration') IS NOT NULL").fetchone()[0]
-        applied = []
-        if has_meta:
-            applied = [r[0] for r in conn.execute(
-                "SELECT migration_id FROM aosdb_migrations._yoyo_migration ORDER BY applied_at_utc")]
+        if WORKER in roles and not roles[WORKER]:
+            warnings.append(BYPASSRLS_WARNING)
+        applied = applied_migrations(conn)
         lines.append("migrations " + (", ".join(applied) if applied else "(none applied)"))
-    return "\n".join(lines)
+    return "\n".join(lines), warnings

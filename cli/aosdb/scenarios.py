@@ -44,6 +44,7 @@ from psycopg.types.json import Jsonb
 
 from aosdb.db import connect, error_line
 from aosdb.errors import AosdbError
+from aosdb.privileges import grant_role, set_privilege
 
 SCENARIO_ROLE = "aos_scenario"
 
@@ -1083,17 +1084,22 @@ def _not_found(a: Assertion, table: str, tenant: str, rows: list[dict]) -> list[
 
 def _prerequisites(conn: psycopg.Connection) -> Catalog:
     """The catalog, once the connecting role is known to be able to run scenarios and read their effects."""
-    user, exists, member = conn.execute(
-        "SELECT current_user, r.oid IS NOT NULL, "
+    # SET ROLE takes membership on 15; from 16 on, the SET option of a membership (a CREATEROLE
+    # user that created the role is a member with ADMIN OPTION only, say).
+    version = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
+    user, exists, can_set, member = conn.execute(
+        "SELECT quote_ident(current_user), r.oid IS NOT NULL, "
+        "       r.oid IS NOT NULL AND pg_catalog.pg_has_role(current_user, r.oid, %s), "
         "       r.oid IS NOT NULL AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') "
         "FROM (SELECT) AS one LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = %s",
-        (SCENARIO_ROLE,),
+        (set_privilege(version), SCENARIO_ROLE),
     ).fetchone()
     if not exists:
         raise AosdbError(f"role {SCENARIO_ROLE} does not exist: run `aosdb migrate` first", exit_code=2)
-    if not member:
-        raise AosdbError(f"{user} cannot SET ROLE {SCENARIO_ROLE}: GRANT {SCENARIO_ROLE} TO {user}, "
-                         "or connect as the database owner", exit_code=2)
+    if not can_set:
+        grant = grant_role([SCENARIO_ROLE], user, version, member)
+        raise AosdbError(f"{user} cannot SET ROLE {SCENARIO_ROLE}, which the scenarios run as: a superuser (or a "
+                         f"holder of ADMIN OPTION on {SCENARIO_ROLE}) must run: {grant};", exit_code=2)
     catalog = Catalog.load(conn)
     missing = [t for t in {k.table for k in ASSERTIONS.values()} if t not in catalog.tables]
     if missing:

@@ -2,7 +2,10 @@
 -- databases of the cluster. Undo what this migration granted in this database.
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
-ALTER DEFAULT PRIVILEGES FOR ROLE aos_owner GRANT EXECUTE ON FUNCTIONS TO PUBLIC;
+-- As aos_owner, like 0001: FOR ROLE aos_owner would take INHERIT from 16 on.
+SET LOCAL ROLE aos_owner;
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC;
+RESET ROLE;
 
 DO $database$
 BEGIN

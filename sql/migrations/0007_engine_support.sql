@@ -13,7 +13,7 @@ DO $bypass$
 BEGIN
     IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         ALTER ROLE aos_worker BYPASSRLS;
-    ELSE
+    ELSIF NOT (SELECT rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = 'aos_worker') THEN
         RAISE WARNING 'aos_worker was not given BYPASSRLS (needs a superuser): COPY into activity tables will fail';
     END IF;
 END
