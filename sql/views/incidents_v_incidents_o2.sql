@@ -113,14 +113,14 @@ COMMENT ON COLUMN incidents.v_incidents_o2_tenant.synthetic_scenario_id IS 'Scen
 
 GRANT SELECT ON incidents.v_incidents_o2_tenant TO aos_bi_tenant;
 
--- The api facades' view: the caller's tenant (aos.current_tenant()), without a
--- security barrier so the planner merges it into the facade's query and a first
--- page comes straight off the ordered index. No weaker than the barrier: aos_api
--- chooses its tenant by setting aos.tenant_id anyway; untrusted tenant BI logins
--- get the barrier view above.
-CREATE VIEW incidents.v_incidents_o2_api AS
+-- The api facades' view: the caller's tenant (aos.current_tenant()). A security
+-- barrier, so aos_api's own (pg_temp) functions never see another tenant's rows;
+-- its ORDER BY is the list index's, so a facade's first page still comes straight
+-- off that index (the barrier keeps the outer ORDER BY out of the subquery).
+CREATE VIEW incidents.v_incidents_o2_api WITH (security_barrier) AS
 SELECT v.* FROM incidents.v_incidents_o2 AS v
-WHERE v.tenant_id = (SELECT aos.current_tenant());
+WHERE v.tenant_id = (SELECT aos.current_tenant())
+ORDER BY v.tenant_id, v.first_seen_at DESC, v.incident_id DESC;
 COMMENT ON VIEW incidents.v_incidents_o2_api IS
     'incidents.v_incidents_o2 restricted to aos.current_tenant(): read by the api facades (aos_api only).';
 COMMENT ON COLUMN incidents.v_incidents_o2_api.incident_id IS 'Incident uuid (incidents.incidents.id).';
