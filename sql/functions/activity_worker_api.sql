@@ -7,6 +7,7 @@
 CREATE OR REPLACE FUNCTION activity._require_keys(p_what text, p_object jsonb, p_allowed text[]) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_unknown text[];
@@ -30,6 +31,7 @@ GRANT EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) TO aos_wor
 CREATE OR REPLACE FUNCTION activity._non_negative(p_object jsonb, p_key text) RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_value jsonb := p_object -> p_key;
@@ -52,6 +54,7 @@ GRANT EXECUTE ON FUNCTION activity._non_negative(jsonb, text) TO aos_worker, aos
 CREATE OR REPLACE FUNCTION activity._non_negative_count(p_object jsonb, p_key text) RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_value numeric := activity._non_negative(p_object, p_key);
