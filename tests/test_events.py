@@ -376,6 +376,77 @@ def test_wake_ups_are_coalesced_by_event_wakeup(db: str, listener: Listener) -> 
     assert failures_in_outbox(db) == 40 + 4 + 3
 
 
+def test_every_wake_up_of_engine_activity_is_empty_and_the_outbox_is_read_under_rls(
+        db: str, listener: Listener) -> None:
+    """Whatever wrote the events (the engines on a failed run, the worker API, each operator
+    action), the wake-up names no tenant, id or seq: LISTEN needs no privilege. The listener then
+    reads the outbox, and row-level security shows a tenant's reader its own events only."""
+    with psycopg.connect(db, autocommit=True) as admin:
+        admin.execute("UPDATE aos.event_wakeup SET min_interval = '0'")  # one wake-up per commit
+    fail_run(db, "t2", "r-other", "EXECUTION_TIMEOUT")  # t2's events, which t1's reader must not see
+    assert_wake_ups(listener.take(1))
+
+    def worker_api() -> None:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("SET ROLE aos_worker")
+            conn.execute("SELECT activity.start_run('t1', 'r-api', 'agent-a', 'goal')")
+            conn.execute("""SELECT activity.finish_run('t1', 'r-api', 'failed', '{"error_code": "AGENT_CRASH"}')""")
+
+    def verb(sql: str, *params):
+        def run() -> None:
+            with operator(db, "t1") as conn:
+                conn.execute(sql, params)
+        return run
+
+    def ids() -> tuple[str, str, str]:
+        with psycopg.connect(db, autocommit=True) as conn:
+            return conn.execute(
+                """SELECT i.id::text, p.id::text, (SELECT id::text FROM policies.policy_proposals
+                                                  WHERE triggering_run_id = 'r-api')
+                   FROM incidents.incidents AS i JOIN policies.policy_proposals AS p
+                     ON p.tenant_id = i.tenant_id AND p.triggering_incident_id = i.id
+                   WHERE i.tenant_id = 't1' AND i.source_run_id = 'r-fail'""").fetchone()
+
+    steps = [("a failed run", lambda: fail_run(db, "t1", "r-fail", "EXECUTION_TIMEOUT")),
+             ("a failure through the worker API", worker_api)]
+    for what, do in steps:
+        rows = action(db, do)
+        assert rows, what
+        assert_wake_ups(listener.take(1))
+    incident_id, proposal_id, other_proposal = ids()
+    actions = [
+        ("approve", verb("SELECT policies.approve_proposal(%s, 'alice')", proposal_id)),
+        ("reject", verb("SELECT policies.reject_proposal(%s, 'bob')", other_proposal)),
+        ("acknowledge", verb("SELECT incidents.acknowledge(%s, 'carol')", incident_id)),
+        ("add evidence", verb("""SELECT incidents.add_evidence(%s, 'log', '{"line": 1}')""", incident_id)),
+        ("resolve", verb("SELECT incidents.resolve(%s, 'carol', 'manual', 'fixed')", incident_id)),
+        ("create a rule", verb("SELECT policies.create_rule('cap', 'max_value', %s, 'warn')",
+                                '{"metric": "input_tokens", "max": 10}')),
+        ("a prevented failure", lambda: fail_run(db, "t1", "r-prevented", "EXECUTION_TIMEOUT")),
+    ]
+    for what, do in actions:
+        rows = action(db, do)
+        assert rows, f"{what} appended no event"
+        assert_wake_ups(listener.take(1))
+
+    # A tenant's reader of the outbox (a role of this transaction only) sees its tenant's events.
+    with psycopg.connect(db) as conn:
+        reader = f"aos_test_outbox_{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {reader}")
+        conn.execute(f"GRANT USAGE ON SCHEMA aos TO {reader}")
+        conn.execute(f"GRANT SELECT ON aos.events TO {reader}")
+        conn.execute(f"SET LOCAL ROLE {reader}")
+        seen = {}
+        for tenant in ("t1", "t2"):
+            conn.execute("SELECT set_config('aos.tenant_id', %s, true)", (tenant,))
+            seen[tenant] = conn.execute(
+                "SELECT array_agg(DISTINCT tenant_id), count(*) FROM aos.events").fetchone()
+        conn.rollback()
+    everything = outbox(db)
+    assert seen["t1"] == (["t1"], sum(r["tenant_id"] == "t1" for r in everything)), seen
+    assert seen["t2"] == (["t2"], sum(r["tenant_id"] == "t2" for r in everything)), seen
+
+
 # ---- 2. every effect and action appends its outbox rows ------------------------------------------
 
 
