@@ -1,5 +1,7 @@
 -- Undoes 0012: jit as the functions had it, PUBLIC's default TEMPORARY back
 -- where 0012 could take it.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 SET ROLE aos_owner;
 ALTER FUNCTION aos.register_tenant(text, text) RESET jit;
 ALTER FUNCTION aos.hand_to_engine(regprocedure, name) RESET jit;

@@ -3,6 +3,8 @@
 -- probes views for rows they should not show (the *_api views are security
 -- barriers too, sql/views/). Only the database's owner or a superuser may
 -- revoke it; anyone else gets a warning with the statements for a DBA.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
 DO $do$
 DECLARE
     v_db text := quote_ident(current_database());
