@@ -550,6 +550,8 @@ def server_times(conn: psycopg.Connection, call: str | None, kind: str | None,
                  ids: dict[str, dict[str, list[str]]], calls: int, rng: random.Random) -> list[float]:
     """Milliseconds per call as the server sees it: one PL/pgSQL loop timing each call with clock_timestamp()."""
     body = (call or "1").replace("%s", "v_arg")
+    # aos_api may not create temporary objects (0012): the session user creates the loop, aos_api runs it.
+    conn.execute("RESET ROLE")
     conn.execute(f"""
 CREATE OR REPLACE FUNCTION pg_temp.bench_loop(p_args text[]) RETURNS float8[]
 LANGUAGE plpgsql AS $fn$
@@ -567,6 +569,7 @@ BEGIN
     RETURN v_ms;
 END
 $fn$""")
+    conn.execute("SET ROLE aos_api")
     samples: list[float] = []
     tenants = with_ids(ids, kind)
     per_tenant = math.ceil(calls / len(tenants))
@@ -677,19 +680,19 @@ def _facade_queries(tenant: str, run: str, failed_run: str, incident: str, propo
         ("api.activity_runs page 1: items",
          f"SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at DESC, v.run_id DESC) FROM ("
          f"SELECT * FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t} "
-         f"ORDER BY r.created_at DESC, r.run_id DESC LIMIT 50 OFFSET 0) AS v"),
+         f"LIMIT 50 OFFSET 0) AS v"),
         ("api.activity_runs page 1: total",
          f"SELECT count(*) FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t}"),
         ("api.activity_runs status=failed: items",
          f"SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at DESC, v.run_id DESC) FROM ("
          f"SELECT * FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t} AND r.status = 'failed' "
-         f"ORDER BY r.created_at DESC, r.run_id DESC LIMIT 50 OFFSET 0) AS v"),
+         f"LIMIT 50 OFFSET 0) AS v"),
         ("api.activity_runs status=failed: total",
          f"SELECT count(*) FROM activity.v_runs_o2_api AS r WHERE r.tenant_id = {t} AND r.status = 'failed'"),
         ("api.incidents page 1: items",
          f"SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.first_seen_at DESC, v.incident_id DESC) FROM ("
          f"SELECT * FROM incidents.v_incidents_o2_api AS i WHERE i.tenant_id = {t} "
-         f"ORDER BY i.first_seen_at DESC, i.incident_id DESC LIMIT 50 OFFSET 0) AS v"),
+         f"LIMIT 50 OFFSET 0) AS v"),
         ("api.incidents page 1: total",
          f"SELECT count(*) FROM incidents.v_incidents_o2_api AS i WHERE i.tenant_id = {t}"),
         ("api.policy_proposals page 1: items",

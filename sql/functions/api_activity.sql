@@ -36,6 +36,9 @@ BEGIN
     v_after := api._time_filter(p_filters, 'created_after');
     v_before := api._time_filter(p_filters, 'created_before');
 
+    -- No ORDER BY at this level: the api view (a security barrier) returns its rows
+    -- in page order, and an ORDER BY here would plan the view for full retrieval,
+    -- a sort of all the tenant's rows, instead of stopping its index scan at the page.
     SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at DESC, v.run_id DESC) INTO v_items
     FROM (
         SELECT * FROM activity.v_runs_o2_api AS r
@@ -47,7 +50,6 @@ BEGIN
           AND (v_violation IS NULL OR r.policy_violation = v_violation)
           AND (v_after IS NULL OR r.created_at >= v_after)
           AND (v_before IS NULL OR r.created_at < v_before)
-        ORDER BY r.created_at DESC, r.run_id DESC
         LIMIT p_limit OFFSET p_offset
     ) AS v;
     SELECT count(*) INTO v_total

@@ -38,6 +38,9 @@ BEGIN
     v_after := api._time_filter(p_filters, 'first_seen_after');
     v_before := api._time_filter(p_filters, 'first_seen_before');
 
+    -- No ORDER BY at this level: the api view (a security barrier) returns its rows
+    -- in page order, and an ORDER BY here would plan the view for full retrieval,
+    -- a sort of all the tenant's rows, instead of stopping its index scan at the page.
     SELECT jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.first_seen_at DESC, v.incident_id DESC) INTO v_items
     FROM (
         SELECT * FROM incidents.v_incidents_o2_api AS i
@@ -51,7 +54,6 @@ BEGIN
           AND (v_synthetic IS NULL OR i.is_synthetic = v_synthetic)
           AND (v_after IS NULL OR i.first_seen_at >= v_after)
           AND (v_before IS NULL OR i.first_seen_at < v_before)
-        ORDER BY i.first_seen_at DESC, i.incident_id DESC
         LIMIT p_limit OFFSET p_offset
     ) AS v;
     SELECT count(*) INTO v_total

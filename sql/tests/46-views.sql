@@ -438,17 +438,16 @@ LANGUAGE sql AS $fn$
 $fn$;
 
 -- The facades' first-page statement for one filter (plan_cache_mode
--- force_custom_plan: the unused filters fold away), over their api views.
+-- force_custom_plan: the unused filters fold away), over their api views,
+-- which return their rows in page order (no ORDER BY at the facade's level).
 CREATE TEMP TABLE first_pages (mv regclass, idx text, sql text) ON COMMIT DROP;
 INSERT INTO first_pages VALUES
     ('activity.v_runs_o2', 'v_runs_o2_tenant_created_at_idx',
      $$SELECT * FROM activity.v_runs_o2_api AS r
-       WHERE r.tenant_id = aos.current_tenant() AND r.status = 'failed'
-       ORDER BY r.created_at DESC, r.run_id DESC LIMIT 50$$),
+       WHERE r.tenant_id = aos.current_tenant() AND r.status = 'failed' LIMIT 50$$),
     ('incidents.v_incidents_o2', 'v_incidents_o2_tenant_first_seen_idx',
      $$SELECT * FROM incidents.v_incidents_o2_api AS i
-       WHERE i.tenant_id = aos.current_tenant() AND i.severity = 'critical'
-       ORDER BY i.first_seen_at DESC, i.incident_id DESC LIMIT 50$$);
+       WHERE i.tenant_id = aos.current_tenant() AND i.severity = 'critical' LIMIT 50$$);
 
 SELECT is(
     pg_temp.first_page_scans(pg_temp.api_plan(sql)),
