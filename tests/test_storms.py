@@ -290,7 +290,7 @@ def test_migration_0010_merges_the_pending_proposals_of_a_storm(invoke, migrated
     state up on a database rolled back to 0009 (real runs and incidents through the engines, the
     proposals inserted as that engine wrote them), migrate, and check the merge."""
     dsn = migrated_dsn
-    undone = invoke("rollback", "--count", "2", "--dsn", dsn)
+    undone = invoke("rollback", "--count", "3", "--dsn", dsn)  # 0012, 0011, 0010
     assert undone.returncode == 0, str(undone)
     assert scalar(dsn, "SELECT to_regclass('policies.proposal_incidents')") is None
 
