@@ -37,30 +37,30 @@ COMMENT ON FUNCTION aos.tg_immutable_keys() IS
 
 -- _000: before every other trigger, so the key error comes first.
 CREATE TRIGGER _000_immutable_keys BEFORE UPDATE ON activity.runs
-FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.id IS DISTINCT FROM NEW.id
-                   OR OLD.run_id IS DISTINCT FROM NEW.run_id)
+FOR EACH ROW WHEN (old.tenant_id IS DISTINCT FROM new.tenant_id OR old.id IS DISTINCT FROM new.id
+                   OR old.run_id IS DISTINCT FROM new.run_id)
 EXECUTE FUNCTION aos.tg_immutable_keys('tenant_id', 'id', 'run_id');
 CREATE TRIGGER _000_immutable_keys BEFORE UPDATE ON activity.aos_traces
-FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.id IS DISTINCT FROM NEW.id
-                   OR OLD.trace_id IS DISTINCT FROM NEW.trace_id OR OLD.run_id IS DISTINCT FROM NEW.run_id)
+FOR EACH ROW WHEN (old.tenant_id IS DISTINCT FROM new.tenant_id OR old.id IS DISTINCT FROM new.id
+                   OR old.trace_id IS DISTINCT FROM new.trace_id OR old.run_id IS DISTINCT FROM new.run_id)
 EXECUTE FUNCTION aos.tg_immutable_keys('tenant_id', 'id', 'trace_id', 'run_id');
 CREATE TRIGGER _000_immutable_keys BEFORE UPDATE ON activity.aos_trace_steps
-FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.trace_id IS DISTINCT FROM NEW.trace_id
-                   OR OLD.step_index IS DISTINCT FROM NEW.step_index)
+FOR EACH ROW WHEN (old.tenant_id IS DISTINCT FROM new.tenant_id OR old.trace_id IS DISTINCT FROM new.trace_id
+                   OR old.step_index IS DISTINCT FROM new.step_index)
 EXECUTE FUNCTION aos.tg_immutable_keys('tenant_id', 'trace_id', 'step_index');
 CREATE TRIGGER _000_immutable_keys BEFORE UPDATE ON incidents.incidents
-FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.id IS DISTINCT FROM NEW.id
-                   OR OLD.source_run_id IS DISTINCT FROM NEW.source_run_id
-                   OR OLD.llm_run_id IS DISTINCT FROM NEW.llm_run_id)
+FOR EACH ROW WHEN (old.tenant_id IS DISTINCT FROM new.tenant_id OR old.id IS DISTINCT FROM new.id
+                   OR old.source_run_id IS DISTINCT FROM new.source_run_id
+                   OR old.llm_run_id IS DISTINCT FROM new.llm_run_id)
 EXECUTE FUNCTION aos.tg_immutable_keys('tenant_id', 'id', 'source_run_id', 'llm_run_id');
 CREATE TRIGGER _000_immutable_keys BEFORE UPDATE ON policies.policy_proposals
-FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.id IS DISTINCT FROM NEW.id
-                   OR OLD.triggering_incident_id IS DISTINCT FROM NEW.triggering_incident_id
-                   OR OLD.triggering_run_id IS DISTINCT FROM NEW.triggering_run_id)
+FOR EACH ROW WHEN (old.tenant_id IS DISTINCT FROM new.tenant_id OR old.id IS DISTINCT FROM new.id
+                   OR old.triggering_incident_id IS DISTINCT FROM new.triggering_incident_id
+                   OR old.triggering_run_id IS DISTINCT FROM new.triggering_run_id)
 EXECUTE FUNCTION aos.tg_immutable_keys('tenant_id', 'id', 'triggering_incident_id', 'triggering_run_id');
 CREATE TRIGGER _000_immutable_keys BEFORE UPDATE ON policies.policy_rules
-FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id OR OLD.id IS DISTINCT FROM NEW.id
-                   OR OLD.source_proposal_id IS DISTINCT FROM NEW.source_proposal_id)
+FOR EACH ROW WHEN (old.tenant_id IS DISTINCT FROM new.tenant_id OR old.id IS DISTINCT FROM new.id
+                   OR old.source_proposal_id IS DISTINCT FROM new.source_proposal_id)
 EXECUTE FUNCTION aos.tg_immutable_keys('tenant_id', 'id', 'source_proposal_id');
 
 -- Table-level INSERT/UPDATE become column lists (a table-level REVOKE also revokes the column
