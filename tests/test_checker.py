@@ -127,6 +127,26 @@ def test_contract_knows_the_proposal_links(origin: str, request: pytest.FixtureR
     assert readers == {"api.policy_proposal", "api.incident_evidence", "api.activity_run_evidence"}
 
 
+@pytest.mark.parametrize("origin", ["sql/migrations", "the database"])
+def test_contract_lists_the_column_grants(origin: str, request: pytest.FixtureRequest) -> None:
+    """0013: the writers of runs hold column lists without the keys, and only the PolicyEngine
+    writes policy_violation; both modes read them column by column."""
+    if origin == "sql/migrations":
+        contract = contract_from_tree(SourceTree.load(REPO_ROOT))
+    else:
+        with psycopg.connect(request.getfixturevalue("migrated_dsn")) as conn:
+            contract = contract_from_database(conn)
+    runs = ("activity", "runs")
+    for role in ("aos_worker", "aos_scenario"):
+        for privilege in ("INSERT", "UPDATE"):
+            assert (role, *runs, privilege, None) not in contract.grants, (role, privilege)
+            assert (role, *runs, privilege, "status") in contract.grants, (role, privilege)
+            assert (role, *runs, privilege, "policy_violation") not in contract.grants, (role, privilege)
+        for key in ("tenant_id", "id", "run_id"):
+            assert (role, *runs, "UPDATE", key) not in contract.grants, (role, key)
+    assert {k[4] for k in contract.grants if k[:4] == ("aos_policy_engine", *runs, "UPDATE")} == {"policy_violation"}
+
+
 def test_text_output_is_file_line_rule_severity_message(invoke, tmp_path: Path) -> None:
     root = tree_with(tmp_path, "incidents_inserts_rules")
     result = invoke("check", str(root))
@@ -172,6 +192,10 @@ SOURCE_CASES = [
     "policy_violation_only",
     # (f) a stray write grant in a migration
     "stray_grant",
+    # keys are immutable: UPDATE of a key column, or of a whole table with keys, granted to a role
+    "key_update_grant",
+    # keys are immutable: activity code may update runs, not their id
+    "function_updates_key",
     # a role membership that hands one domain's writes to another domain's role
     "role_membership",
     # a view that writes through the function it calls
@@ -273,6 +297,31 @@ def test_link_write_grant_outside_the_proposal_engine_in_the_catalog(invoke, mig
     assert "aos_incident_engine" in findings[0]["message"], str(result)
     assert "policies.proposal_incidents belongs to policies" in findings[0]["message"], str(result)
     assert result.returncode == 1, str(result)
+
+
+@pytest.mark.parametrize(("statement", "table", "says"), [
+    ("GRANT UPDATE (tenant_id) ON activity.runs TO aos_worker", "activity.runs",
+     "tenant_id of activity.runs is a key, and keys are immutable"),
+    ("GRANT UPDATE ON incidents.incidents TO aos_incident_engine", "incidents.incidents",
+     "grant UPDATE on a column list without them"),
+])
+def test_key_update_grant_in_the_catalog(invoke, migrated_dsn: str, statement: str, table: str, says: str) -> None:
+    """Keys are immutable: a grant that lets a role update one is reported, even in its own domain."""
+    _break(migrated_dsn, statement)
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert found(findings, None) == {(f"db:{table}", 0, "XD-004")}, str(result)
+    assert all(says in f["message"] for f in findings), str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_policy_violation_grant_in_the_catalog(invoke, migrated_dsn: str) -> None:
+    """The catalog's column grants are compared column by column: the worker may insert runs, but
+    not policy_violation, the PolicyEngine's column."""
+    _break(migrated_dsn, "GRANT INSERT (policy_violation) ON activity.runs TO aos_worker")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert found(findings, None) == {("db:activity.runs", 0, "XD-004")}, str(result)
+    assert [f["message"] for f in findings] == [
+        "stray grant INSERT (policy_violation) ON activity.runs TO aos_worker: not in aos.contract_grants"], str(result)
 
 
 def test_stray_read_grant_in_the_catalog(invoke, migrated_dsn: str) -> None:

@@ -10,7 +10,8 @@ keys, grants and views.
 | XD-001 | no facade function or view writes; facades read only their contract rows | ERROR  |
 | XD-002 | every contract link is a real, tenant-first foreign key                 | ERROR    |
 | XD-003 | every scenario states its expected propagation                          | WARNING  |
-| XD-004 | no SQL writes another domain's table; grants stay inside each domain     | ERROR    |
+| XD-004 | no SQL writes another domain's table or a key; grants stay inside each   | ERROR    |
+|        | domain and give no role UPDATE of a key                                  |          |
 
 Output: `file:line: XD-00N SEVERITY: message` per finding (catalog findings are
 `db:<schema.object>:0`), then `check: N errors, M warnings (...)`; or, with --format json, only a
@@ -51,7 +52,9 @@ def run_check(root: str | None, dsn: str | None, output_format: str, emit: Calla
     scenario_findings, scenarios = xd003.check_scenarios(xd003.scenario_files(path))
     findings += scenario_findings
     findings += xd004.function_writes(contract, source)
-    findings += xd004.source_grants(contract, tree)
+    keys = xd004.tree_keys(tree)
+    findings += xd004.key_updates(keys, source)
+    findings += xd004.source_grants(contract, tree, keys)
     # The catalog.
     if catalog is not None:
         live = Program(catalog.functions, catalog.relations | set(contract.tables))
@@ -60,7 +63,8 @@ def run_check(root: str | None, dsn: str | None, output_format: str, emit: Calla
         findings += xd001.catalog_view_calls(live, catalog.view_calls)
         findings += xd002.check_links(contract, catalog.foreign_keys, {}, "the catalog")
         findings += xd004.function_writes(contract, live)
-        findings += xd004.catalog_grants(contract, catalog.direct_grants, catalog.effective_writes)
+        findings += xd004.key_updates(catalog.keys, live)
+        findings += xd004.catalog_grants(contract, catalog.direct_grants, catalog.effective_writes, catalog.keys)
 
     findings = unique_sorted(findings)
     errors, warnings = summary(findings)

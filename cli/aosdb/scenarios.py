@@ -579,7 +579,7 @@ class Catalog:
             """
             SELECT n.nspname || '.' || c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
                    t.typname, a.attgenerated <> '',
-                   pg_catalog.has_table_privilege(%s, c.oid, 'INSERT')
+                   pg_catalog.has_any_column_privilege(%s, c.oid, 'INSERT')
             FROM pg_catalog.pg_class AS c
             JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
             JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -599,7 +599,8 @@ class Catalog:
         return cls(tables, may_insert)
 
     def may_scenario_write(self, table: str) -> bool:
-        """Scenarios inject causes: activity tables aos_scenario may insert into, nothing else."""
+        """Scenarios inject causes: activity tables aos_scenario may insert into (some columns of
+        activity.runs: not policy_violation, the PolicyEngine's), nothing else."""
         return table.startswith("activity.") and table in self.scenario_may_insert
 
 

@@ -140,11 +140,12 @@ SELECT is(pg_temp.outcome(same_tenant), 'no error', format('%s accepts the same 
 FROM cases ORDER BY fk;
 
 -- The referenced side: a run with traces and an incident cannot change
--- tenant or disappear under them.
+-- tenant or disappear under them. Keys are immutable (0013): the key guard
+-- refuses the move before the foreign keys are checked.
 SELECT throws_ok(
     $$UPDATE activity.runs SET tenant_id = 't2', run_id = 'r1-moved' WHERE tenant_id = 't1' AND run_id = 'r1'$$,
-    '23503', NULL,
-    'a referenced run cannot be moved to another tenant (23503)'
+    '42501', 'activity.runs.tenant_id is a key and cannot be updated',
+    'a referenced run cannot be moved to another tenant (42501, the key guard)'
 );
 SELECT throws_ok(
     $$DELETE FROM activity.runs WHERE tenant_id = 't1' AND run_id = 'r1'$$,

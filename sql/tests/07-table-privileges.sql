@@ -2,9 +2,10 @@
 -- non-owner roles and each table, materialized view and view of aos,
 -- activity, incidents and policies, exactly these table privileges (none
 -- where not listed). aos_owner owns every relation instead. Column
--- privileges: only UPDATE (policy_violation) on activity.runs for the
--- PolicyEngine. The readers (aos_api, aos_bi, aos_bi_tenant) hold SELECT and
--- nothing else, anywhere.
+-- privileges (expected_column_privs): keys are immutable, so every role that
+-- updates a table updates a column list without its keys, and only the
+-- PolicyEngine writes runs.policy_violation. The readers (aos_api, aos_bi,
+-- aos_bi_tenant) hold SELECT and nothing else, anywhere.
 BEGIN;
 
 CREATE TEMP TABLE expected_table_privs (schema_name name, table_name name, role_name name, privs text[])
@@ -38,12 +39,13 @@ CROSS JOIN (VALUES
 LEFT JOIN (VALUES
     -- The WorkerRunner (and the scenario runner, which may do what it may)
     -- reads the tenant registry (aos.register_tenant adds to it), writes runs and traces, appends steps.
+    -- INSERT and UPDATE of runs and UPDATE of traces are column privileges (below).
     ('aos', 'tenants', 'aos_worker', '{SELECT}'::text[]),
     ('aos', 'tenants', 'aos_scenario', '{SELECT}'),
-    ('activity', 'runs', 'aos_worker', '{SELECT,INSERT,UPDATE}'),
-    ('activity', 'runs', 'aos_scenario', '{SELECT,INSERT,UPDATE}'),
-    ('activity', 'aos_traces', 'aos_worker', '{SELECT,INSERT,UPDATE}'),
-    ('activity', 'aos_traces', 'aos_scenario', '{SELECT,INSERT,UPDATE}'),
+    ('activity', 'runs', 'aos_worker', '{SELECT}'),
+    ('activity', 'runs', 'aos_scenario', '{SELECT}'),
+    ('activity', 'aos_traces', 'aos_worker', '{SELECT,INSERT}'),
+    ('activity', 'aos_traces', 'aos_scenario', '{SELECT,INSERT}'),
     ('activity', 'aos_trace_steps', 'aos_worker', '{SELECT,INSERT}'),
     ('activity', 'aos_trace_steps', 'aos_scenario', '{SELECT,INSERT}'),
     -- SPEC 7: every engine appends its effects' events to the outbox (and
@@ -60,18 +62,18 @@ LEFT JOIN (VALUES
     ('incidents', 'failure_classes', 'aos_incident_engine', '{SELECT}'),
     ('incidents', 'failure_classes', 'aos_proposal_engine', '{SELECT}'),
     ('incidents', 'failure_classes', 'aos_policy_engine', '{SELECT}'),
-    ('incidents', 'incidents', 'aos_incident_engine', '{SELECT,INSERT,UPDATE}'),
+    ('incidents', 'incidents', 'aos_incident_engine', '{SELECT,INSERT}'),
     ('incidents', 'incidents', 'aos_proposal_engine', '{SELECT}'),
     ('incidents', 'incident_events', 'aos_incident_engine', '{SELECT,INSERT}'),
     ('incidents', 'incident_evidence', 'aos_incident_engine', '{SELECT,INSERT}'),
     -- The PolicyProposalEngine writes only proposals; the PolicyEngine rules
     -- and prevention records.
     ('policies', 'default_guardrails', 'aos_policy_engine', '{SELECT}'),
-    ('policies', 'policy_proposals', 'aos_proposal_engine', '{SELECT,INSERT,UPDATE}'),
+    ('policies', 'policy_proposals', 'aos_proposal_engine', '{SELECT,INSERT}'),
     -- It links each incident to its proposal once; a link is never changed.
     ('policies', 'proposal_incidents', 'aos_proposal_engine', '{SELECT,INSERT}'),
     ('policies', 'policy_proposals', 'aos_policy_engine', '{SELECT}'),
-    ('policies', 'policy_rules', 'aos_policy_engine', '{SELECT,INSERT,UPDATE}'),
+    ('policies', 'policy_rules', 'aos_policy_engine', '{SELECT,INSERT}'),
     ('policies', 'prevention_records', 'aos_policy_engine', '{SELECT,INSERT}'),
     -- Cross-domain reads of migration 0007: the IncidentEngine reads the runs
     -- that failed (by key, from its trigger) and skips failures the
@@ -111,12 +113,46 @@ LEFT JOIN (VALUES
 ) AS g (schema_name, table_name, role_name, privs)
     ON (g.schema_name, g.table_name, g.role_name) = (t.schema_name, t.table_name, r.role_name);
 
+-- The column privileges, each as its sorted column list (0013): every column
+-- but the keys; for the worker and the scenario runner, not policy_violation.
+CREATE TEMP TABLE expected_column_privs (role_name text, table_name text, privilege text, columns text[])
+    ON COMMIT DROP;
+INSERT INTO expected_column_privs
+SELECT r.role_name, 'activity.runs', p.privilege,
+       CASE p.privilege
+           WHEN 'INSERT' THEN '{agent_id,attempts,completed_at,created_at,duration_ms,error_code,error_message,'
+                              'estimated_cost_usd,goal,id,input_tokens,is_synthetic,output_tokens,run_id,'
+                              'started_at,status,synthetic_scenario_id,tenant_id}'::text[]
+           ELSE '{agent_id,attempts,completed_at,created_at,duration_ms,error_code,error_message,'
+                 'estimated_cost_usd,goal,input_tokens,is_synthetic,output_tokens,started_at,status,'
+                 'synthetic_scenario_id}'::text[]
+       END
+FROM (VALUES ('aos_worker'), ('aos_scenario')) AS r (role_name)
+CROSS JOIN (VALUES ('INSERT'), ('UPDATE')) AS p (privilege)
+UNION ALL
+SELECT r.role_name, 'activity.aos_traces', 'UPDATE',
+       '{completed_at,is_synthetic,metadata,started_at,status,synthetic_scenario_id}'::text[]
+FROM (VALUES ('aos_worker'), ('aos_scenario')) AS r (role_name)
+UNION ALL
+VALUES
+    ('aos_policy_engine', 'activity.runs', 'UPDATE', '{policy_violation}'::text[]),
+    ('aos_incident_engine', 'incidents.incidents', 'UPDATE',
+     '{acknowledged_at,acknowledged_by,category,cause_type,created_at,error_code,error_message,is_synthetic,'
+     'lifecycle_state,resolution_method,resolution_notes,resolved_at,resolved_by,severity,synthetic_scenario_id,'
+     'title}'),
+    ('aos_proposal_engine', 'policies.policy_proposals', 'UPDATE',
+     '{created_at,incident_count,is_synthetic,last_seen_at,proposal_name,proposal_type,proposed_rule,rationale,'
+     'review_notes,reviewed_at,reviewed_by,status,synthetic_scenario_id}'),
+    ('aos_policy_engine', 'policies.policy_rules', 'UPDATE',
+     '{agent_id,conditions,created_at,enforcement,is_synthetic,name,retired_at,retired_by,rule_type,source,'
+     'status,synthetic_scenario_id}');
+
 SELECT plan(
     1
     + (SELECT count(*)::int FROM expected_table_privs)
     + (SELECT count(*)::int FROM pg_catalog.pg_attribute
        WHERE attrelid = 'activity.runs'::regclass AND attnum > 0 AND NOT attisdropped)
-    + 5
+    + 6
 );
 
 SELECT set_eq(
@@ -157,8 +193,26 @@ SELECT set_eq(
     CROSS JOIN LATERAL aclexplode(att.attacl) AS a
     WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND att.attacl IS NOT NULL
     $$,
-    $$ VALUES ('aos_policy_engine', 'activity.runs', 'policy_violation', 'UPDATE') $$,
-    'the only column-level grant is UPDATE (policy_violation) on activity.runs to aos_policy_engine'
+    'SELECT role_name, table_name, column_name, privilege FROM expected_column_privs, unnest(columns) AS column_name',
+    'the column-level grants are exactly those of expected_column_privs'
+);
+
+-- No role but the owner may update a key: a column of a primary, unique or
+-- foreign key of any table (the engines pair rows on them).
+SELECT is_empty(
+    $$
+    SELECT r.rolname, c.oid::regclass, a.attname
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    CROSS JOIN pg_catalog.pg_roles AS r
+    WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p')
+      AND r.rolname LIKE 'aos\_%' AND r.rolname <> 'aos_owner' AND NOT r.rolsuper
+      AND EXISTS (SELECT FROM pg_catalog.pg_constraint AS k
+                  WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'f') AND a.attnum = ANY (k.conkey))
+      AND has_column_privilege(r.oid, c.oid, a.attnum, 'UPDATE')
+    $$,
+    'no role but aos_owner may update a column of a primary, unique or foreign key'
 );
 
 SELECT is_empty(

@@ -38,7 +38,7 @@ SELECT * FROM live_grants EXCEPT SELECT * FROM contract_grants;
 CREATE TEMP VIEW missing_grants AS
 SELECT * FROM contract_grants EXCEPT SELECT * FROM live_grants;
 
-SELECT plan(6);
+SELECT plan(7);
 
 SELECT is_empty('SELECT * FROM stray_grants', 'every live table and column grant is listed in aos.contract_grants');
 SELECT is_empty('SELECT * FROM missing_grants', 'every row of aos.contract_grants is a live grant');
@@ -67,6 +67,18 @@ SELECT set_eq(
     'a revoked grant is reported as missing'
 );
 GRANT INSERT ON activity.aos_trace_steps TO aos_worker;
+
+-- A key column added to the worker's column list (0013: keys are immutable)
+-- widens its row, and is reported.
+GRANT UPDATE (run_id) ON activity.runs TO aos_worker;
+SELECT set_eq(
+    'SELECT role_name, schema_name, table_name, privilege, column_names FROM stray_grants',
+    $$ VALUES ('aos_worker', 'activity', 'runs', 'UPDATE',
+               '{agent_id,attempts,completed_at,created_at,duration_ms,error_code,error_message,estimated_cost_usd,'
+               'goal,input_tokens,is_synthetic,output_tokens,run_id,started_at,status,synthetic_scenario_id}'::text[]) $$,
+    'a key column granted for UPDATE is reported as a stray column grant'
+);
+REVOKE UPDATE (run_id) ON activity.runs FROM aos_worker;
 
 GRANT SELECT ON aos.contract_roles TO PUBLIC;
 SELECT set_eq(

@@ -88,7 +88,10 @@ CROSS JOIN LATERAL unnest(a.verbs) AS v (verb);
 -- One harmless statement per table and verb (it touches no row). INSERT and
 -- UPDATE name only the columns a statement may write at all (not generated
 -- columns, not GENERATED ALWAYS identities such as aos.events.seq), so the
--- only thing that can stop them is a missing privilege.
+-- only thing that can stop them is a missing privilege. Keys are immutable
+-- and runs.policy_violation is the PolicyEngine's (0013, see
+-- 51-immutable-keys.sql): INSERT leaves policy_violation out, UPDATE sets the
+-- first column that is in no key.
 CREATE TEMP TABLE attempts (
     role_name name, schema_name name, table_name name, verb text, sql text, denied_state text
 ) ON COMMIT DROP;
@@ -114,11 +117,15 @@ FROM (
     SELECT n.nspname AS schema_name, c.relname AS table_name, c.relkind,
            (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute AS a
             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-              AND a.attidentity <> 'a') AS insertable,
+              AND a.attidentity <> 'a'
+              AND (c.oid, a.attname) <> ('activity.runs'::regclass, 'policy_violation')) AS insertable,
            (SELECT a.attname FROM pg_catalog.pg_attribute AS a
             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
               AND a.attidentity <> 'a'
-            ORDER BY a.attnum LIMIT 1) AS first_column
+            ORDER BY EXISTS (SELECT FROM pg_catalog.pg_constraint AS k
+                             WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'f')
+                               AND a.attnum = ANY (k.conkey)), a.attnum
+            LIMIT 1) AS first_column
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
     WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies') AND c.relkind IN ('r', 'p', 'v', 'm')

@@ -6,8 +6,9 @@
 -- rights. Every one of them turns JIT off: its queries are short, and a JIT
 -- compilation would cost more than it saves. The engine triggers exist, fire
 -- per statement with transition tables, and in the order their names say; the
--- two row triggers (the transition guard, the approval) carry their rule in a
--- WHEN clause, so the rows that break or meet no rule cost no function call.
+-- row triggers (the key guard, the transition guard, the approval) carry their
+-- rule in a WHEN clause, so the rows that break or meet no rule cost no
+-- function call.
 BEGIN;
 
 -- By name: every overload is checked, so a signature change keeps the checks.
@@ -40,6 +41,8 @@ INSERT INTO fns VALUES
     ('activity', 'finish_run', 'aos_owner', FALSE, '{aos_scenario,aos_worker}', 'worker API'),
     -- the transition guard
     ('activity', 'tg_runs__check_transition', 'aos_owner', FALSE, '{}', 'run transition guard'),
+    -- the key guard (0013): the engines pair old and new rows on keys that never change
+    ('aos', 'tg_immutable_keys', 'aos_owner', FALSE, '{}', 'key guard'),
     -- the outbox wake-up: fires for whoever writes an event and updates the wake-up
     -- row, which only its owner may write (a trigger function needs no EXECUTE grant to fire)
     ('aos', 'tg_events__wake', 'aos_owner', TRUE, '{}', 'outbox wake-up'),
@@ -74,6 +77,12 @@ CREATE TEMP TABLE trg (
     on_insert boolean, on_update boolean, old_table boolean, new_table boolean, per_row boolean, before boolean
 ) ON COMMIT DROP;
 INSERT INTO trg VALUES
+    -- Before anything else: a key change is refused (0013).
+    ('activity', 'runs', '_000_immutable_keys', 'aos', 'tg_immutable_keys', FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
+    ('incidents', 'incidents', '_000_immutable_keys', 'aos', 'tg_immutable_keys',
+     FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
+    ('policies', 'policy_proposals', '_000_immutable_keys', 'aos', 'tg_immutable_keys',
+     FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
     -- Before the update: a forbidden change of status is refused before it is written.
     ('activity', 'runs', '_010_check_transition', 'activity', 'tg_runs__check_transition',
      FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
@@ -97,6 +106,21 @@ INSERT INTO trg VALUES
 CREATE TEMP TABLE row_trg (table_name regclass, trigger_name name, columns text[], condition text, what text)
     ON COMMIT DROP;
 INSERT INTO row_trg VALUES
+    -- Any UPDATE may name a key (SET id = id): the WHEN clause, not UPDATE OF, decides.
+    ('activity.runs', '_000_immutable_keys', '{}',
+     $$(((old.tenant_id IS DISTINCT FROM new.tenant_id) OR (old.id IS DISTINCT FROM new.id) $$
+     || $$OR (old.run_id IS DISTINCT FROM new.run_id)))$$,
+     'only when a key of a run changes'),
+    ('incidents.incidents', '_000_immutable_keys', '{}',
+     $$(((old.tenant_id IS DISTINCT FROM new.tenant_id) OR (old.id IS DISTINCT FROM new.id) $$
+     || $$OR (old.source_run_id IS DISTINCT FROM new.source_run_id) $$
+     || $$OR (old.llm_run_id IS DISTINCT FROM new.llm_run_id)))$$,
+     'only when a key of an incident changes'),
+    ('policies.policy_proposals', '_000_immutable_keys', '{}',
+     $$(((old.tenant_id IS DISTINCT FROM new.tenant_id) OR (old.id IS DISTINCT FROM new.id) $$
+     || $$OR (old.triggering_incident_id IS DISTINCT FROM new.triggering_incident_id) $$
+     || $$OR (old.triggering_run_id IS DISTINCT FROM new.triggering_run_id)))$$,
+     'only when a key of a proposal changes'),
     ('activity.runs', '_010_check_transition', '{status}',
      $$(((old.state = 'completed'::text) AND (new.status IS DISTINCT FROM old.status)))$$,
      'only when the status of a completed run changes'),
@@ -199,14 +223,15 @@ SELECT results_eq(
 )
 FROM trg AS t ORDER BY t.schema_name, t.table_name, t.trigger_name;
 
--- Triggers of one event fire in name order: the transition guard first, the
+-- Triggers of one event fire in name order: the key guard, the transition guard, the
 -- PolicyEngine (which records what it prevented) before the IncidentEngine
 -- (which skips it).
 SELECT is(
     ARRAY(SELECT tgname::text FROM pg_catalog.pg_trigger
           WHERE tgrelid = 'activity.runs'::regclass AND NOT tgisinternal AND tgtype & 16 <> 0 ORDER BY tgname),
-    ARRAY['_010_check_transition', '_100_policy_engine_update', '_200_incident_engine_update'],
-    'UPDATE on activity.runs fires the transition guard, then the PolicyEngine, then the IncidentEngine'
+    ARRAY['_000_immutable_keys', '_010_check_transition', '_100_policy_engine_update',
+          '_200_incident_engine_update'],
+    'UPDATE on activity.runs fires the key guard, the transition guard, the PolicyEngine, then the IncidentEngine'
 );
 SELECT is(
     ARRAY(SELECT tgname::text FROM pg_catalog.pg_trigger
@@ -220,7 +245,7 @@ SELECT set_eq(
                         'policies.policy_proposals'::regclass, 'aos.events'::regclass)
         AND NOT tgisinternal AND tgtype & 1 <> 0$$,
     'SELECT table_name::text, trigger_name::text FROM row_trg',
-    'the only row triggers on the tables the engines watch are the transition guard and the approval: '
+    'the only row triggers on the tables the engines watch are the guards and the approval: '
     || 'every engine fires once per statement'
 );
 SELECT is(
@@ -231,14 +256,14 @@ SELECT is(
     format('row trigger %s on %s fires on UPDATE OF %s only', r.trigger_name, r.table_name,
            array_to_string(r.columns, ', '))
 )
-FROM row_trg AS r ORDER BY r.trigger_name;
+FROM row_trg AS r ORDER BY r.trigger_name, r.table_name::text;
 SELECT is(
     (SELECT substring(pg_catalog.pg_get_triggerdef(tg.oid) FROM ' WHEN (.*) EXECUTE ')
      FROM pg_catalog.pg_trigger AS tg WHERE tg.tgrelid = r.table_name AND tg.tgname = r.trigger_name),
     r.condition,
     format('row trigger %s on %s calls its function %s (its WHEN clause)', r.trigger_name, r.table_name, r.what)
 )
-FROM row_trg AS r ORDER BY r.trigger_name;
+FROM row_trg AS r ORDER BY r.trigger_name, r.table_name::text;
 
 SELECT * FROM finish();
 ROLLBACK;

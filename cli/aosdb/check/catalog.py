@@ -1,5 +1,5 @@
 """What the live database says (--dsn): its contract rows, its functions (pg_get_functiondef,
-parsed like the tree's), foreign keys, privileges (ACLs, and what role membership adds), and the
+parsed like the tree's), foreign keys, key columns, privileges (ACLs, and what role membership adds), and the
 rules, INSTEAD OF triggers and function dependencies of its views. Read-only: SELECTs only."""
 
 from __future__ import annotations
@@ -87,6 +87,15 @@ WHERE NOT has_table_privilege(role.oid, rel.oid, p.priv)
   AND has_column_privilege(role.oid, rel.oid, att.attnum, p.priv)
 """
 
+# Key columns: those of primary, unique and foreign keys (no role may update them).
+_KEYS = """
+SELECT n.nspname, c.relname, a.attname::text
+FROM pg_constraint AS k
+JOIN pg_class AS c ON c.oid = k.conrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = ANY (k.conkey)
+WHERE k.contype IN ('p', 'u', 'f') AND n.nspname = ANY(%(schemas)s)
+"""
+
 _VIEW_RULES = """
 SELECT n.nspname || '.' || c.relname, r.rulename, pg_get_ruledef(r.oid)
 FROM pg_rewrite AS r JOIN pg_class AS c ON c.oid = r.ev_class JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -121,6 +130,7 @@ class Catalog:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     direct_grants: dict[GrantKey, Where] = field(default_factory=dict)
     effective_writes: dict[GrantKey, Where] = field(default_factory=dict)
+    keys: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     view_rules: list[tuple[str, str, str]] = field(default_factory=list)
     view_triggers: list[tuple[str, str]] = field(default_factory=list)
     view_calls: list[tuple[str, str, str]] = field(default_factory=list)
@@ -158,6 +168,8 @@ def _read(conn, describe: str) -> Catalog:
             cat.direct_grants[(role, schema, table, priv, col)] = Where.db(f"{schema}.{table}")
     for role, schema, table, priv, col in conn.execute(_EFFECTIVE_WRITES, params):
         cat.effective_writes[(role, schema, table, priv, col)] = Where.db(f"{schema}.{table}")
+    for schema, table, column in conn.execute(_KEYS, params):
+        cat.keys.setdefault((schema, table), set()).add(column)
     cat.view_rules = [tuple(r) for r in conn.execute(_VIEW_RULES, params)]
     cat.view_triggers = [tuple(r) for r in conn.execute(_VIEW_TRIGGERS, params)]
     cat.view_calls = [tuple(r) for r in conn.execute(_VIEW_CALLS, params)]

@@ -8,7 +8,13 @@ PolicyEngine). Functions of the api schema are XD-001's.
 Grants: a role may hold INSERT/UPDATE/DELETE/TRUNCATE on the tables of its writes_domain only
 (contract_roles), INSERT on the outbox when it is an engine role, and UPDATE of the columns its
 contract_effects rows name. The grants of the tree (replayed GRANT/REVOKE) and of the catalog must
-also equal aos.contract_grants exactly: anything else is a stray or a missing grant.
+also equal aos.contract_grants exactly (column grants column by column): anything else is a stray
+or a missing grant.
+
+Keys are immutable: the engines pair a statement's old and new rows on them, so an UPDATE that
+changed one would reach no engine. A key is a column of a primary, unique or foreign key (the
+tree's migrations replayed, or pg_constraint). No code may SET one, and no role but the owner may
+hold UPDATE on one: neither on the whole table nor on the column.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from aosdb.check.program import SYSTEM_SCHEMAS, Program
 from aosdb.check.tree import SourceTree
 
 RULE = "XD-004"
+Rel = tuple[str, str]
+Keys = dict[Rel, set[str]]
 FACADE_SCHEMA = "api"
 _RELATION_TYPES = (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_VIEW, enums.ObjectType.OBJECT_MATVIEW)
 
@@ -38,6 +46,93 @@ def _warning(where: Where, message: str) -> Finding:
 
 
 # ---- code -------------------------------------------------------------------------------------
+
+
+def key_updates(keys: Keys, program: Program) -> list[Finding]:
+    """No function, of any domain, SETs a key column."""
+    findings = []
+    for fn in program.functions:
+        if fn.error is not None:
+            continue  # reported by function_writes
+        for write in fn.facts.writes:
+            if write.kind != "UPDATE" or not write.columns:
+                continue
+            target = program.relation(fn, write.rel)
+            changed = sorted(set(write.columns) & keys.get(target, set())) if target else []
+            if changed:
+                findings.append(_error(write.rel.where, f"{fn.qualified} updates a key: "
+                                                        f"{write.describe(f'{target[0]}.{target[1]}')}; "
+                                                        f"{_key_text(target, changed)}"))  # fmt: skip
+    return findings
+
+
+def _key_text(table: Rel, columns: list[str]) -> str:
+    what = "is a key" if len(columns) == 1 else "are keys"
+    return (f"{', '.join(columns)} of {table[0]}.{table[1]} {what}, and keys are immutable (the engines pair "
+            "old and new rows on them)")
+
+
+def key_grant_message(keys: Keys, key: GrantKey, verb: str) -> str | None:
+    """Why this grant lets a role change a key; None when it does not."""
+    role, schema, table, privilege, column = key
+    held = keys.get((schema, table), set())
+    if privilege != "UPDATE" or role == OWNER_ROLE or not held:
+        return None
+    if column is None:
+        return (f"{verb}{_grant_text(key)}: {_key_text((schema, table), sorted(held))}: grant UPDATE on a "
+                "column list without them")
+    if column in held:
+        return f"{verb}{_grant_text(key)}: {_key_text((schema, table), [column])}"
+    return None
+
+
+def tree_keys(tree: SourceTree) -> Keys:
+    """The key columns the migrations leave behind: primary, unique and foreign keys of CREATE
+    TABLE and ALTER TABLE ADD / DROP CONSTRAINT, replayed in order."""
+    named: dict[tuple[Rel, str], tuple[str, ...]] = {}
+    count = 0
+    for file, stmt in tree.forward_statements:
+        if file.kind != "migration":
+            continue
+        node = stmt.node
+        if isinstance(node, ast.CreateStmt):
+            table = (node.relation.schemaname or "public", node.relation.relname)
+            for elt in node.tableElts or ():
+                if isinstance(elt, ast.ColumnDef):
+                    for con in elt.constraints or ():
+                        count += 1
+                        _key_constraint(named, table, con, (elt.colname,), count)
+                elif isinstance(elt, ast.Constraint):
+                    count += 1
+                    _key_constraint(named, table, elt, None, count)
+        elif isinstance(node, ast.AlterTableStmt) and node.objtype == enums.ObjectType.OBJECT_TABLE:
+            table = (node.relation.schemaname or "public", node.relation.relname)
+            for cmd in node.cmds:
+                if cmd.subtype == enums.AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
+                    count += 1
+                    _key_constraint(named, table, cmd.def_, None, count)
+                elif cmd.subtype == enums.AlterTableType.AT_DropConstraint:
+                    named.pop((table, cmd.name), None)
+        elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
+            for obj in node.objects:
+                names = [n.sval for n in obj]
+                dropped = (names[-2] if len(names) > 1 else "public", names[-1])
+                for k in [k for k in named if k[0] == dropped]:
+                    del named[k]
+    keys: Keys = {}
+    for (table, _name), columns in named.items():
+        keys.setdefault(table, set()).update(columns)
+    return keys
+
+
+def _key_constraint(named, table: Rel, con: ast.Constraint, column: tuple[str, ...] | None, count: int) -> None:
+    if con.contype in (enums.ConstrType.CONSTR_PRIMARY, enums.ConstrType.CONSTR_UNIQUE):
+        columns = column or tuple(k.sval for k in con.keys or ())
+    elif con.contype == enums.ConstrType.CONSTR_FOREIGN:
+        columns = column or tuple(a.sval for a in con.fk_attrs or ())
+    else:
+        return
+    named[(table, con.conname or f"#{count}")] = columns  # an unnamed one cannot be dropped by name here
 
 
 def function_writes(contract: Contract, program: Program) -> list[Finding]:
@@ -86,10 +181,11 @@ def _code_message(contract: Contract, fn: str, domain: str | None, write: Write,
 # ---- grants in the tree -------------------------------------------------------------------------
 
 
-def source_grants(contract: Contract, tree: SourceTree) -> list[Finding]:
+def source_grants(contract: Contract, tree: SourceTree, keys: Keys | None = None) -> list[Finding]:
     """Checks every write privilege where it is granted, then replays the tree's GRANT and REVOKE
     (migrations, DO blocks, functions, views, in migrate order) and compares the grants left with
-    aos.contract_grants. Rollbacks are checked statement by statement, not replayed."""
+    aos.contract_grants; none of them may give UPDATE of a key. Rollbacks are checked statement by
+    statement, not replayed."""
     relations = tree.relations() | set(contract.tables)
     state: dict[GrantKey, Where] = {}
     reported: set[GrantKey] = set()
@@ -119,6 +215,12 @@ def source_grants(contract: Contract, tree: SourceTree) -> list[Finding]:
                         findings.append(_error(stmt.where, _grant_message(contract, key, "GRANT ")))
             elif isinstance(stmt.node, ast.GrantRoleStmt) and stmt.node.is_grant:
                 findings += _membership(contract, stmt.node, stmt.where)
+    # Keys: the grants left after the replay (a later migration may narrow an early table-level
+    # grant to a column list; a rollback may put an old grant back).
+    for key, where in _in_order(state):
+        if key not in reported and (message := key_grant_message(keys or {}, key, "GRANT ")) is not None:
+            reported.add(key)
+            findings.append(_error(where, message))
     findings += compare_grants(contract, state, reported, "sql/")
     return findings
 
@@ -170,6 +272,11 @@ def _membership(contract: Contract, node: ast.GrantRoleStmt, where: Where) -> li
     return findings
 
 
+def _in_order(grants: dict[GrantKey, Where]) -> list[tuple[GrantKey, Where]]:
+    """Sorted by key; a table-level grant (column None) before its table's column grants."""
+    return sorted(grants.items(), key=lambda item: (item[0][:4], item[0][4] or ""))
+
+
 def _grant_text(key: GrantKey) -> str:
     role, schema, table, priv, column = key
     return f"{priv}{f' ({column})' if column else ''} ON {schema}.{table} TO {role}"
@@ -186,10 +293,10 @@ def compare_grants(contract: Contract, held: dict[GrantKey, Where], reported: se
                    place: str) -> list[Finding]:  # fmt: skip
     """The grants of `place` (the tree, or the catalog) against aos.contract_grants, exactly."""
     findings = []
-    for key, where in sorted(held.items()):
+    for key, where in _in_order(held):
         if key not in contract.grants and key not in reported:
             findings.append(_error(where, f"stray grant {_grant_text(key)}: not in aos.contract_grants"))
-    for key, where in sorted(contract.grants.items()):
+    for key, where in _in_order(contract.grants):
         if key not in held and key[0] != OWNER_ROLE:
             if place != "sql/":
                 where = Where.db(f"{key[1]}.{key[2]}")
@@ -202,18 +309,25 @@ def compare_grants(contract: Contract, held: dict[GrantKey, Where], reported: se
 
 
 def catalog_grants(contract: Contract, direct: dict[GrantKey, Where],
-                   effective: dict[GrantKey, Where]) -> list[Finding]:  # fmt: skip
+                   effective: dict[GrantKey, Where], keys: Keys | None = None) -> list[Finding]:  # fmt: skip
     """direct: the ACL entries of the catalog; effective: the write privileges the contract roles
-    hold, directly or through role membership."""
+    hold, directly or through role membership; keys: the key columns of pg_constraint."""
     findings, reported = [], set()
-    for key, where in sorted(direct.items()):
+    for key, where in _in_order(direct):
         if key[3] in WRITE_PRIVILEGES and not contract.role_may_hold(*key):
             reported.add(key)
             findings.append(_error(where, _grant_message(contract, key, "grant ")))
-    for key, where in sorted(effective.items()):
+        elif (message := key_grant_message(keys or {}, key, "grant ")) is not None:
+            reported.add(key)
+            findings.append(_error(where, message))
+    for key, where in _in_order(effective):
         if key not in direct and not contract.role_may_hold(*key):
             privilege = _grant_text(key).split(" TO ")[0]
             findings.append(_error(where, f"{key[0]} holds {privilege} through role membership: "
                                           f"{contract.why_not(key[0], key[1], key[2])}"))  # fmt: skip
+        elif key not in direct and key_grant_message(keys or {}, key, "") is not None:
+            privilege = _grant_text(key).split(" TO ")[0]
+            findings.append(_error(where, f"{key[0]} holds {privilege} through role membership: "
+                                          f"{key_grant_message(keys or {}, key, '').split(': ', 1)[1]}"))  # fmt: skip
     findings += compare_grants(contract, direct, reported, "the catalog")
     return findings
