@@ -5,7 +5,7 @@ replica, autovacuum off, never analyzed: the planner estimates from page counts)
 completions through the worker API (start_run, finish_run to failed: the three engines fire)
 are timed on two sessions, interleaved: one with jit on and every JIT threshold at 1 (a cached
 plan keeps its JIT decision, so each mode has a session of its own), one with jit off. Every
-engine, action and worker function pins jit = off (sql/tests/51-jit-off.sql), so both cost the
+engine, action and worker function pins jit = off (sql/tests/53-jit-off.sql), so both cost the
 same; a function that missed it would compile each of its queries (tens of milliseconds with
 inlining and optimization on) and the ratio would be many times 1.5. Where auto_explain can be
 loaded, the plans of every nested statement are checked too: none shows a JIT section.
