@@ -144,7 +144,7 @@ INSERT INTO refused_sql (sql, constraint_name, why) VALUES
 SELECT plan(
     (SELECT count(*)::int * 3 FROM refused)
     + (SELECT count(*)::int * 2 FROM refused_sql)
-    + 12
+    + 13
 );
 
 -- One call at a time as aos_worker: SQLSTATE, message, nothing written.
@@ -225,6 +225,12 @@ SELECT is_empty(
     'no step was stored for the completed run'
 );
 
+-- An incident with an infinite created_at (only the owner can write one):
+-- its time to resolution is null, not an error for every tenant's refresh.
+INSERT INTO incidents.incidents (tenant_id, title, severity, category, cause_type, created_at,
+                                 lifecycle_state, resolved_at, resolved_by, resolution_method)
+VALUES ('t2', 'old', 'low', 'manual', 'human', '-infinity', 'resolved', now(), 'ops', 'rollback');
+
 -- Both views refresh with the largest values in them, CONCURRENTLY as `aosdb refresh` does.
 SELECT lives_ok('REFRESH MATERIALIZED VIEW CONCURRENTLY activity.v_runs_o2', 'activity.v_runs_o2 refreshes');
 SELECT lives_ok('REFRESH MATERIALIZED VIEW CONCURRENTLY incidents.v_incidents_o2', 'incidents.v_incidents_o2 refreshes');
@@ -234,6 +240,11 @@ SELECT results_eq(
     'total_tokens is 2 * 10^12 in activity.v_runs_o2'
 );
 SELECT col_type_is('activity', 'v_runs_o2', 'total_tokens', 'numeric', 'total_tokens is numeric: no sum overflows');
+SELECT results_eq(
+    $$SELECT time_to_resolution_ms FROM incidents.v_incidents_o2 WHERE tenant_id = 't2' AND title = 'old'$$,
+    $$VALUES (NULL::bigint)$$,
+    'incidents.v_incidents_o2: an infinite created_at gives a null time_to_resolution_ms'
+);
 
 SELECT * FROM finish();
 ROLLBACK;
