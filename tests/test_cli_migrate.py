@@ -197,9 +197,9 @@ def test_rollback_undoes_only_the_last_migration(invoke, migrated_dsn: str) -> N
     assert result.returncode == 0, str(result)
     assert reported(result.stdout) == [f"rolled back {VERSIONED[-1]}"], str(result)
     assert applied_ids(migrated_dsn) == VERSIONED[:-1]
-    assert regclass(migrated_dsn, "aos.events_seq_brin") is None  # 0011_engine_indexes
-    assert regclass(migrated_dsn, "aos.events_seq_idx") is not None  # ... puts back the index it replaced
-    assert regclass(migrated_dsn, "policies.proposal_incidents") is not None  # 0010 stays
+    bounds = "SELECT count(*) FROM pg_constraint WHERE conname = 'runs_input_tokens_max'"
+    assert scalar(migrated_dsn, bounds) == 0  # 0014_value_bounds
+    assert regclass(migrated_dsn, "aos.events_seq_brin") is not None  # 0011 stays
     listed = invoke("migrations", "--dsn", migrated_dsn)
     states = {f[1]: f[2] for f in map(str.split, listed.stdout.splitlines()) if f and f[0] == "versioned"}
     assert states == {**{mid: "applied" for mid in VERSIONED[:-1]}, VERSIONED[-1]: "pending"}, str(listed)
@@ -210,8 +210,9 @@ def test_rollback_count_two_undoes_the_last_two(invoke, migrated_dsn: str) -> No
     assert result.returncode == 0, str(result)
     assert reported(result.stdout) == [f"rolled back {mid}" for mid in reversed(VERSIONED[-2:])], str(result)
     assert applied_ids(migrated_dsn) == VERSIONED[:-2]
-    assert regclass(migrated_dsn, "policies.proposal_incidents") is None  # 0010_engines_at_scale
-    assert regclass(migrated_dsn, "activity.runs_tenant_status_created_at_idx") is not None  # 0009 stays
+    assert regclass(migrated_dsn, "aos.events_seq_brin") is None  # 0011_engine_indexes
+    assert regclass(migrated_dsn, "aos.events_seq_idx") is not None  # ... puts back the index it replaced
+    assert regclass(migrated_dsn, "policies.proposal_incidents") is not None  # 0010 stays
 
 
 def test_rollback_on_an_empty_database_has_nothing_to_do(invoke, fresh_dsn: str) -> None:
