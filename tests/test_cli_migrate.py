@@ -197,6 +197,7 @@ LAST_MIGRATION_UNDONE = {
     "0012_api_views_and_temp": ("SELECT has_database_privilege('public', current_database(), 'TEMPORARY')", True),
     "0013_immutable_keys": ("SELECT has_table_privilege('aos_worker', 'activity.runs', 'UPDATE') "
                             "AND to_regprocedure('aos.tg_immutable_keys()') IS NULL", True),
+    "0014_value_bounds": ("SELECT count(*) = 0 FROM pg_constraint WHERE conname = 'runs_input_tokens_max'", True),
 }
 
 

@@ -27,7 +27,22 @@ COMMENT ON FUNCTION activity._require_keys(text, jsonb, text[]) IS
 -- The api facades check their filter objects with it too.
 GRANT EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) TO aos_worker, aos_scenario, aos_api;
 
--- Reads a non-negative number from p_object, or null when absent.
+-- The largest value each numeric key may hold: the column's CHECK (migration
+-- 0014) or, for costs, its numeric(12, 6) type.
+CREATE OR REPLACE FUNCTION activity._max_value(p_key text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN p_key IN ('input_tokens', 'output_tokens') THEN 1000000000000
+    WHEN p_key = 'duration_ms' THEN 10000000000000
+    WHEN p_key IN ('attempts', 'retry_count') THEN 1000000
+    WHEN p_key IN ('cost_usd', 'estimated_cost_usd') THEN 999999.999999
+END;
+COMMENT ON FUNCTION activity._max_value(text) IS
+    'Input validation helper: the largest value the worker API accepts under p_key (null: no bound).';
+GRANT EXECUTE ON FUNCTION activity._max_value(text) TO aos_worker, aos_scenario;
+
+-- Reads a non-negative number from p_object, or null when absent. At most 6
+-- decimals: numeric(12, 6) would round the rest away silently.
 CREATE OR REPLACE FUNCTION activity._non_negative(p_object jsonb, p_key text) RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -35,6 +50,8 @@ SET jit = off
 AS $fn$
 DECLARE
     v_value jsonb := p_object -> p_key;
+    v_number numeric;
+    v_max numeric := activity._max_value(p_key);
 BEGIN
     IF v_value IS NULL OR v_value = 'null' THEN
         RETURN NULL;
@@ -42,11 +59,19 @@ BEGIN
     IF jsonb_typeof(v_value) <> 'number' OR (v_value #>> '{}')::numeric < 0 THEN
         RAISE EXCEPTION '% must be a non-negative number, got %', p_key, v_value USING ERRCODE = '22023';
     END IF;
-    RETURN (v_value #>> '{}')::numeric;
+    v_number := (v_value #>> '{}')::numeric;
+    IF v_number > v_max THEN
+        RAISE EXCEPTION '% must be at most %, got %', p_key, v_max, v_value USING ERRCODE = '22023';
+    END IF;
+    IF v_number <> round(v_number, 6) THEN
+        RAISE EXCEPTION '% has more than 6 decimals (micro-dollars), got %', p_key, v_value USING ERRCODE = '22023';
+    END IF;
+    RETURN v_number;
 END
 $fn$;
 COMMENT ON FUNCTION activity._non_negative(jsonb, text) IS
-    'Input validation helper: the number under p_key, null when absent; raises 22023 when negative or not a number.';
+    'Input validation helper: the number under p_key, null when absent; raises 22023 when negative, not a number, '
+    'above activity._max_value(p_key) or with more than 6 decimals.';
 GRANT EXECUTE ON FUNCTION activity._non_negative(jsonb, text) TO aos_worker, aos_scenario;
 
 -- Reads a non-negative whole number (tokens, attempts, retries, milliseconds),
@@ -57,18 +82,106 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $fn$
 DECLARE
-    v_value numeric := activity._non_negative(p_object, p_key);
+    v_value jsonb := p_object -> p_key;
+    v_number numeric;
+    v_max numeric := activity._max_value(p_key);
 BEGIN
-    IF v_value <> trunc(v_value) THEN
+    IF v_value IS NULL OR v_value = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v_value) <> 'number' OR (v_value #>> '{}')::numeric < 0 THEN
+        RAISE EXCEPTION '% must be a non-negative number, got %', p_key, v_value USING ERRCODE = '22023';
+    END IF;
+    v_number := (v_value #>> '{}')::numeric;
+    IF v_number <> trunc(v_number) THEN
         RAISE EXCEPTION '% must be a whole number, got %', p_key, v_value USING ERRCODE = '22023';
     END IF;
-    RETURN v_value;
+    -- Before the cast: 9e18 would fit a bigint, 1e19 would raise 22003.
+    IF v_number > v_max THEN
+        RAISE EXCEPTION '% must be at most %, got %', p_key, v_max, v_value USING ERRCODE = '22023';
+    END IF;
+    RETURN v_number;
 END
 $fn$;
 COMMENT ON FUNCTION activity._non_negative_count(jsonb, text) IS
-    'Input validation helper: the whole number under p_key, null when absent; raises 22023 when negative, fractional '
-    'or not a number.';
+    'Input validation helper: the whole number under p_key, null when absent; raises 22023 when negative, fractional, '
+    'not a number or above activity._max_value(p_key).';
 GRANT EXECUTE ON FUNCTION activity._non_negative_count(jsonb, text) TO aos_worker, aos_scenario;
+
+-- Reads a worker timestamp, or null when absent. Finite, within the range the
+-- tables' CHECKs allow, and within aos.timestamp_window (default 1 day) of
+-- now: a clock far off is a bug to report now, not a run that cannot finish.
+CREATE OR REPLACE FUNCTION activity._timestamp(p_object jsonb, p_key text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_value jsonb := p_object -> p_key;
+    v_setting text := coalesce(nullif(current_setting('aos.timestamp_window', TRUE), ''), '1 day');
+    v_at timestamptz;
+    v_window interval;
+    v_low timestamptz;
+    v_high timestamptz;
+BEGIN
+    IF v_value IS NULL OR v_value = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v_value) <> 'string' THEN
+        RAISE EXCEPTION '% must be a timestamp string, got %', p_key, v_value USING ERRCODE = '22023';
+    END IF;
+    BEGIN
+        v_at := (v_value #>> '{}')::timestamptz;
+    EXCEPTION WHEN data_exception THEN
+        RAISE EXCEPTION '% must be a timestamp, got %', p_key, v_value USING ERRCODE = '22023';
+    END;
+    BEGIN
+        v_window := v_setting::interval;
+        v_low := greatest(now() - v_window, '2000-01-01 00:00:00+00');
+        v_high := least(now() + v_window, '2200-01-01 00:00:00+00');
+    EXCEPTION WHEN data_exception THEN
+        RAISE EXCEPTION 'aos.timestamp_window must be an interval, got %', v_setting USING ERRCODE = '22023';
+    END;
+    IF NOT (v_at >= v_low AND v_at <= v_high AND v_at < '2200-01-01 00:00:00+00') THEN
+        RAISE EXCEPTION '% must be within % of now (aos.timestamp_window) and from 2000 to 2199, got %',
+            p_key, v_window, v_value USING ERRCODE = '22023';
+    END IF;
+    RETURN v_at;
+END
+$fn$;
+COMMENT ON FUNCTION activity._timestamp(jsonb, text) IS
+    'Input validation helper: the timestamp under p_key, null when absent; raises 22023 when it is not a finite '
+    'timestamp from 2000 to 2199 within aos.timestamp_window (default 1 day) of now.';
+GRANT EXECUTE ON FUNCTION activity._timestamp(jsonb, text) TO aos_worker, aos_scenario;
+
+-- Trace ids share one namespace with run ids: a run's default trace is its
+-- run_id. Raises 23505 when p_trace_id is taken by another run's trace or is
+-- another run's run_id. Locks the name first so that two sessions cannot both
+-- take it.
+CREATE OR REPLACE FUNCTION activity._claim_trace_id(p_tenant_id text, p_run_id text, p_trace_id text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_owner text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant_id || '/' || p_trace_id, 0));
+    SELECT t.run_id INTO v_owner FROM activity.aos_traces AS t
+    WHERE t.tenant_id = p_tenant_id AND t.trace_id = p_trace_id;
+    IF FOUND AND v_owner <> p_run_id THEN
+        RAISE EXCEPTION 'trace_id % is already used by run % in tenant %', p_trace_id, v_owner, p_tenant_id
+            USING ERRCODE = '23505', CONSTRAINT = 'aos_traces_trace_id_unique';
+    END IF;
+    IF p_trace_id <> p_run_id
+       AND EXISTS (SELECT FROM activity.runs AS r WHERE r.tenant_id = p_tenant_id AND r.run_id = p_trace_id) THEN
+        RAISE EXCEPTION 'trace_id % is the run_id of another run in tenant %: it would take that run''s trace',
+            p_trace_id, p_tenant_id USING ERRCODE = '23505', CONSTRAINT = 'aos_traces_trace_id_unique';
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION activity._claim_trace_id(text, text, text) IS
+    'Input validation helper: raises 23505 unless run p_run_id may use trace p_trace_id (neither another run''s '
+    'trace nor another run''s run_id, whose default trace it would take).';
+GRANT EXECUTE ON FUNCTION activity._claim_trace_id(text, text, text) TO aos_worker, aos_scenario;
 
 CREATE OR REPLACE FUNCTION activity.start_run(
     p_tenant_id text, p_run_id text, p_agent_id text, p_goal text, p_options jsonb DEFAULT '{}'
@@ -80,6 +193,7 @@ AS $fn$
 DECLARE
     v_status text := coalesce(p_options ->> 'status', 'running');
     v_id uuid;
+    v_owner text;
 BEGIN
     PERFORM activity._require_keys('start_run option', p_options,
         ARRAY['status', 'started_at', 'attempts', 'trace_id', 'is_synthetic', 'synthetic_scenario_id']);
@@ -89,11 +203,21 @@ BEGIN
     IF coalesce(btrim(p_run_id), '') = '' OR coalesce(btrim(p_agent_id), '') = '' THEN
         RAISE EXCEPTION 'run_id and agent_id are required' USING ERRCODE = '22023';
     END IF;
+    -- The run's default trace is its run_id: it must not be another run's trace.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant_id || '/' || p_run_id, 0));
+    SELECT t.run_id INTO v_owner FROM activity.aos_traces AS t WHERE t.tenant_id = p_tenant_id AND t.trace_id = p_run_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'run_id % is already the trace_id of a trace of run % in tenant %', p_run_id, v_owner, p_tenant_id
+            USING ERRCODE = '23505', CONSTRAINT = 'aos_traces_trace_id_unique';
+    END IF;
+    IF (p_options ->> 'trace_id') IS NOT NULL THEN
+        PERFORM activity._claim_trace_id(p_tenant_id, p_run_id, p_options ->> 'trace_id');
+    END IF;
     INSERT INTO activity.runs (tenant_id, run_id, agent_id, goal, status, attempts, started_at,
                                is_synthetic, synthetic_scenario_id)
     VALUES (p_tenant_id, p_run_id, p_agent_id, p_goal, v_status,
             coalesce(activity._non_negative_count(p_options, 'attempts')::integer, 1),
-            CASE WHEN v_status = 'running' THEN coalesce((p_options ->> 'started_at')::timestamptz, now()) END,
+            CASE WHEN v_status = 'running' THEN coalesce(activity._timestamp(p_options, 'started_at'), now()) END,
             coalesce((p_options ->> 'is_synthetic')::boolean, p_options ? 'synthetic_scenario_id'),
             p_options ->> 'synthetic_scenario_id')
     RETURNING id INTO v_id;
@@ -109,7 +233,8 @@ $fn$;
 COMMENT ON FUNCTION activity.start_run(text, text, text, text, jsonb) IS
     'WorkerRunner: records a new run (status running, or queued via p_options.status) and returns its uuid. '
     'Options: status, started_at, attempts, trace_id, is_synthetic, synthetic_scenario_id. '
-    'Errors: 22023 invalid input, 23505 run_id already used in the tenant, 23503 unknown tenant.';
+    'Errors: 22023 invalid input (started_at outside aos.timestamp_window of now, attempts over 10^6), 23505 run_id '
+    'or trace_id already used in the tenant (a trace_id may not be another run''s run_id), 23503 unknown tenant.';
 GRANT EXECUTE ON FUNCTION activity.start_run(text, text, text, text, jsonb) TO aos_worker, aos_scenario;
 
 CREATE OR REPLACE FUNCTION activity.record_step(p_tenant_id text, p_run_id text, p_step jsonb) RETURNS integer
@@ -135,9 +260,22 @@ BEGIN
     IF p_step ? 'params' AND jsonb_typeof(p_step -> 'params') <> 'object' THEN
         RAISE EXCEPTION 'step.params must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    SELECT * INTO v_run FROM activity.runs WHERE tenant_id = p_tenant_id AND run_id = p_run_id;
+    -- Validate the numbers and the time before anything is written.
+    PERFORM activity._non_negative(p_step, 'cost_usd'), activity._timestamp(p_step, 'occurred_at'),
+            activity._non_negative_count(p_step, k)
+    FROM unnest(ARRAY['duration_ms', 'retry_count']) AS k;
+    -- FOR SHARE: a finish_run waits for this step, which its evaluation then sees.
+    SELECT * INTO v_run FROM activity.runs WHERE tenant_id = p_tenant_id AND run_id = p_run_id FOR SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'run % not found in tenant %', p_run_id, p_tenant_id USING ERRCODE = 'P0002';
+    END IF;
+    -- The PolicyEngine evaluates steps when the run completes, never after.
+    IF v_run.state = 'completed' THEN
+        RAISE EXCEPTION 'run % is % already: a step recorded now would never be evaluated', p_run_id, v_run.status
+            USING ERRCODE = '55000';
+    END IF;
+    IF NOT EXISTS (SELECT FROM activity.aos_traces WHERE tenant_id = p_tenant_id AND trace_id = v_trace_id) THEN
+        PERFORM activity._claim_trace_id(p_tenant_id, p_run_id, v_trace_id);
     END IF;
     INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id, is_synthetic, synthetic_scenario_id)
     VALUES (p_tenant_id, v_trace_id, p_run_id, v_run.is_synthetic, v_run.synthetic_scenario_id)
@@ -147,7 +285,7 @@ BEGIN
     WHERE tenant_id = p_tenant_id AND trace_id = v_trace_id AND run_id = p_run_id
     FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'trace % belongs to another run', v_trace_id USING ERRCODE = '22023';
+        RAISE EXCEPTION 'trace_id % belongs to another run', v_trace_id USING ERRCODE = '22023';
     END IF;
     SELECT coalesce(max(step_index) + 1, 0) INTO v_index
     FROM activity.aos_trace_steps WHERE tenant_id = p_tenant_id AND trace_id = v_trace_id;
@@ -159,7 +297,7 @@ BEGIN
             coalesce(activity._non_negative(p_step, 'cost_usd'), 0),
             activity._non_negative_count(p_step, 'duration_ms'),
             coalesce(activity._non_negative_count(p_step, 'retry_count')::integer, 0),
-            coalesce((p_step ->> 'occurred_at')::timestamptz, now()),
+            coalesce(activity._timestamp(p_step, 'occurred_at'), now()),
             v_run.is_synthetic, v_run.synthetic_scenario_id);
     RETURN v_index;
 END
@@ -167,7 +305,9 @@ $fn$;
 COMMENT ON FUNCTION activity.record_step(text, text, jsonb) IS
     'WorkerRunner: appends a step to the run''s trace (trace_id defaults to the run_id; the trace is created on first use) '
     'and returns its step_index. Step keys: skill_name and status (required), trace_id, outcome_code, params, cost_usd, '
-    'duration_ms, retry_count, occurred_at. Errors: 22023 invalid step, P0002 unknown run.';
+    'duration_ms, retry_count, occurred_at. Errors: 22023 invalid step (cost_usd finer than 10^-6, occurred_at outside '
+    'aos.timestamp_window of now), P0002 unknown run, 55000 the run has completed, 23505 a new trace_id that is '
+    'another run''s run_id.';
 GRANT EXECUTE ON FUNCTION activity.record_step(text, text, jsonb) TO aos_worker, aos_scenario;
 
 CREATE OR REPLACE FUNCTION activity.finish_run(
@@ -188,7 +328,8 @@ BEGIN
         RAISE EXCEPTION 'a run finishes succeeded, failed, halted or aborted, not %', p_status USING ERRCODE = '22023';
     END IF;
     -- Validate the whole outcome first: a re-delivered report is checked too.
-    PERFORM activity._non_negative(p_outcome, 'estimated_cost_usd'), activity._non_negative_count(p_outcome, k)
+    PERFORM activity._non_negative(p_outcome, 'estimated_cost_usd'), activity._timestamp(p_outcome, 'completed_at'),
+            activity._non_negative_count(p_outcome, k)
     FROM unnest(ARRAY['input_tokens', 'output_tokens', 'attempts', 'duration_ms']) AS k;
     SELECT * INTO v_run FROM activity.runs WHERE tenant_id = p_tenant_id AND run_id = p_run_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -200,7 +341,11 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'run % is % and cannot become %', p_run_id, v_run.status, p_status USING ERRCODE = '55000';
     END IF;
-    v_completed_at := coalesce((p_outcome ->> 'completed_at')::timestamptz, now());
+    v_completed_at := coalesce(activity._timestamp(p_outcome, 'completed_at'), now());
+    IF v_completed_at < v_run.started_at THEN
+        RAISE EXCEPTION 'completed_at % is before the run''s started_at %', v_completed_at, v_run.started_at
+            USING ERRCODE = '22023';
+    END IF;
     UPDATE activity.runs SET
         status = p_status,
         error_code = coalesce(p_outcome ->> 'error_code', error_code),
@@ -223,6 +368,7 @@ $fn$;
 COMMENT ON FUNCTION activity.finish_run(text, text, text, jsonb) IS
     'WorkerRunner: moves a live run to succeeded, failed, halted or aborted, with its outcome (error_code, error_message, '
     'input_tokens, output_tokens, estimated_cost_usd, attempts, completed_at, duration_ms), and closes its running traces. '
-    'Reporting the same final status again is a no-op. Errors: 22023 invalid input, P0002 unknown run, 55000 the run '
+    'Reporting the same final status again is a no-op. Errors: 22023 invalid input (tokens over 10^12, completed_at '
+    'outside aos.timestamp_window of now or before started_at), P0002 unknown run, 55000 the run '
     'already ended with another status.';
 GRANT EXECUTE ON FUNCTION activity.finish_run(text, text, text, jsonb) TO aos_worker, aos_scenario;

@@ -15,7 +15,7 @@ RETURN CASE p_metric
     WHEN 'estimated_cost_cents' THEN p_estimated_cost_usd * 100
     WHEN 'input_tokens' THEN p_input_tokens
     WHEN 'output_tokens' THEN p_output_tokens
-    WHEN 'total_tokens' THEN p_input_tokens + p_output_tokens
+    WHEN 'total_tokens' THEN p_input_tokens::numeric + p_output_tokens  -- numeric: never overflows
     WHEN 'duration_ms' THEN p_duration_ms
     WHEN 'attempts' THEN p_attempts
 END;
@@ -155,7 +155,7 @@ BEGIN
                         WHEN 'estimated_cost_cents' THEN
                             v_run.estimated_cost_usd > (v_guardrail.config ->> 'max')::numeric / 100
                         WHEN 'total_tokens' THEN
-                            v_run.input_tokens + v_run.output_tokens > (v_guardrail.config ->> 'max')::numeric
+                            v_run.input_tokens::numeric + v_run.output_tokens > (v_guardrail.config ->> 'max')::numeric
                         ELSE policies.metric_value(v_guardrail.config ->> 'metric', v_run.estimated_cost_usd,
                                                    v_run.input_tokens, v_run.output_tokens, v_run.duration_ms,
                                                    v_run.attempts) > (v_guardrail.config ->> 'max')::numeric
@@ -265,7 +265,7 @@ BEGIN
                     WHEN 'max_value' THEN
                         CASE g.metric
                             WHEN 'estimated_cost_cents' THEN ru.estimated_cost_usd > g.max_value / 100
-                            WHEN 'total_tokens' THEN ru.input_tokens + ru.output_tokens > g.max_value
+                            WHEN 'total_tokens' THEN ru.input_tokens::numeric + ru.output_tokens > g.max_value
                             ELSE policies.metric_value(g.metric, ru.estimated_cost_usd, ru.input_tokens, ru.output_tokens,
                                                        ru.duration_ms, ru.attempts) > g.max_value
                         END

@@ -273,7 +273,7 @@ CROSS JOIN (VALUES
     ('duration_ms', 'bigint'),
     ('input_tokens', 'bigint'),
     ('output_tokens', 'bigint'),
-    ('total_tokens', 'bigint'),
+    ('total_tokens', 'numeric'),
     ('estimated_cost_usd', 'numeric(12,6)'),
     ('trace_count', 'bigint'),
     ('step_count', 'bigint'),

@@ -138,6 +138,12 @@ SELECT set_eq(
               ('activity._non_negative(jsonb,text)', 'aos_scenario', 'EXECUTE'),
               ('activity._non_negative_count(jsonb,text)', 'aos_worker', 'EXECUTE'),
               ('activity._non_negative_count(jsonb,text)', 'aos_scenario', 'EXECUTE'),
+              ('activity._max_value(text)', 'aos_worker', 'EXECUTE'),
+              ('activity._max_value(text)', 'aos_scenario', 'EXECUTE'),
+              ('activity._timestamp(jsonb,text)', 'aos_worker', 'EXECUTE'),
+              ('activity._timestamp(jsonb,text)', 'aos_scenario', 'EXECUTE'),
+              ('activity._claim_trace_id(text,text,text)', 'aos_worker', 'EXECUTE'),
+              ('activity._claim_trace_id(text,text,text)', 'aos_scenario', 'EXECUTE'),
               -- SPEC 8: the operator actions; aos_scenario may what aos_operator may.
               ('incidents.acknowledge(uuid,text)', 'aos_operator', 'EXECUTE'),
               ('incidents.acknowledge(uuid,text)', 'aos_scenario', 'EXECUTE'),

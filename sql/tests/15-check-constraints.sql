@@ -61,6 +61,25 @@ INSERT INTO cases VALUES
     ('runs_completed_after_started',
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, started_at, completed_at)
        VALUES ('t1', 'rx', 'a', 'succeeded', '2030-01-01 12:00:01+00', '2030-01-01 12:00:00+00')$$),
+    -- activity.runs: bounds (0014); 9e18 tokens once stopped every refresh
+    ('runs_input_tokens_max',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, input_tokens) VALUES ('t1', 'rx', 'a', 'queued', 1000000000001)$$),
+    ('runs_output_tokens_max',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, output_tokens) VALUES ('t1', 'rx', 'a', 'queued', 9000000000000000000)$$),
+    ('runs_duration_ms_max',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, duration_ms) VALUES ('t1', 'rx', 'a', 'queued', 10000000000001)$$),
+    ('runs_attempts_max',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, attempts) VALUES ('t1', 'rx', 'a', 'queued', 1000001)$$),
+    ('runs_created_at_range',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, created_at) VALUES ('t1', 'rx', 'a', 'queued', '1999-12-31 23:59:59+00')$$),
+    ('runs_started_at_range',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, started_at) VALUES ('t1', 'rx', 'a', 'running', 'infinity')$$),
+    ('runs_started_at_range',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, started_at) VALUES ('t1', 'rx', 'a', 'running', '4713-01-01 00:00:00+00 BC')$$),
+    ('runs_started_at_range',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, started_at) VALUES ('t1', 'rx', 'a', 'running', '2200-01-01 00:00:00+00')$$),
+    ('runs_completed_at_range',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, completed_at) VALUES ('t1', 'rx', 'a', 'succeeded', 'infinity')$$),
     ('runs_scenario_implies_synthetic',
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, synthetic_scenario_id)
        VALUES ('t1', 'rx', 'a', 'queued', 'SDSR-E2E-001')$$),
@@ -78,6 +97,10 @@ INSERT INTO cases VALUES
     ('aos_traces_scenario_implies_synthetic',
      $$INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id, synthetic_scenario_id)
        VALUES ('t1', 'trx', 'r1', 'SDSR-E2E-001')$$),
+    ('aos_traces_started_at_range',
+     $$INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id, started_at) VALUES ('t1', 'trx', 'r1', '-infinity')$$),
+    ('aos_traces_completed_at_range',
+     $$INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id, completed_at) VALUES ('t1', 'trx', 'r1', 'infinity')$$),
     -- activity.aos_trace_steps
     ('aos_trace_steps_status_valid',
      $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status)
@@ -97,6 +120,15 @@ INSERT INTO cases VALUES
     ('aos_trace_steps_retry_count_non_negative',
      $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, retry_count)
        VALUES ('t1', 'tr1', 0, 'search', 'retry', -1)$$),
+    ('aos_trace_steps_duration_ms_max',
+     $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, duration_ms)
+       VALUES ('t1', 'tr1', 0, 'search', 'success', 10000000000001)$$),
+    ('aos_trace_steps_retry_count_max',
+     $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, retry_count)
+       VALUES ('t1', 'tr1', 0, 'search', 'retry', 1000001)$$),
+    ('aos_trace_steps_occurred_at_range',
+     $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, occurred_at)
+       VALUES ('t1', 'tr1', 0, 'search', 'success', '2999-01-01 00:00:00+00')$$),
     ('aos_trace_steps_params_is_object',
      $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, params)
        VALUES ('t1', 'tr1', 0, 'search', 'success', '"query"')$$),
@@ -378,6 +410,11 @@ INSERT INTO accepted VALUES
            estimated_cost_usd, duration_ms, started_at, completed_at)
        VALUES ('t1', 'rx', 'a', 'succeeded', 0, 0, 0, 0, 0, '2030-01-01 12:00:00+00', '2030-01-01 12:00:00+00')$$,
      'a run with zero attempts, tokens, cost and duration that completed the instant it started'),
+    ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, attempts, input_tokens, output_tokens,
+           estimated_cost_usd, duration_ms, created_at, started_at, completed_at)
+       VALUES ('t1', 'rx', 'a', 'succeeded', 1000000, 1000000000000, 1000000000000, 999999.999999, 10000000000000,
+               '2000-01-01 00:00:00+00', '2000-01-01 00:00:00+00', '2199-12-31 23:59:59.999999+00')$$,
+     'a run at every upper bound, from the first to the last instant of the timestamp range'),
     ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, is_synthetic, synthetic_scenario_id)
        VALUES ('t1', 'rx', 'a', 'queued', TRUE, 'SDSR-E2E-001')$$,
      'a synthetic run with its scenario id'),

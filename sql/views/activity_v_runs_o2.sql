@@ -17,7 +17,7 @@ SELECT
     r.duration_ms,
     r.input_tokens,
     r.output_tokens,
-    r.input_tokens + r.output_tokens AS total_tokens,
+    r.input_tokens::numeric + r.output_tokens AS total_tokens,  -- numeric: a sum never stops a refresh
     r.estimated_cost_usd,
     coalesce(s.trace_count, 0) AS trace_count,
     coalesce(s.step_count, 0) AS step_count,

@@ -27,7 +27,10 @@ SELECT
         PARTITION BY i.tenant_id, i.category ORDER BY i.created_at
         RANGE BETWEEN INTERVAL '30 days' PRECEDING AND CURRENT ROW
     ) - count(*) OVER (PARTITION BY i.tenant_id, i.category, i.created_at) AS recurrence_count,
-    (extract(EPOCH FROM i.resolved_at - i.created_at) * 1000)::bigint AS time_to_resolution_ms,
+    -- Null, not an error that stops every tenant's refresh, for an infinite timestamp.
+    CASE WHEN isfinite(i.resolved_at) AND isfinite(i.created_at)
+        THEN (extract(EPOCH FROM i.resolved_at - i.created_at) * 1000)::bigint
+    END AS time_to_resolution_ms,
     i.acknowledged_at,
     i.resolved_at,
     i.resolved_by,
