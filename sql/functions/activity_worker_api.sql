@@ -31,6 +31,8 @@ GRANT EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) TO aos_wor
 -- 0014) or, for costs, its numeric(12, 6) type.
 CREATE OR REPLACE FUNCTION activity._max_value(p_key text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
 RETURN CASE
     WHEN p_key IN ('input_tokens', 'output_tokens') THEN 1000000000000
     WHEN p_key = 'duration_ms' THEN 10000000000000
@@ -114,6 +116,7 @@ GRANT EXECUTE ON FUNCTION activity._non_negative_count(jsonb, text) TO aos_worke
 CREATE OR REPLACE FUNCTION activity._timestamp(p_object jsonb, p_key text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_value jsonb := p_object -> p_key;
@@ -160,6 +163,7 @@ GRANT EXECUTE ON FUNCTION activity._timestamp(jsonb, text) TO aos_worker, aos_sc
 CREATE OR REPLACE FUNCTION activity._claim_trace_id(p_tenant_id text, p_run_id text, p_trace_id text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_owner text;
