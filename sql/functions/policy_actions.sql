@@ -107,9 +107,16 @@ SET jit = off
 AS $fn$
 DECLARE
     v_tenant text := aos.current_tenant();
-    v_scenario text := nullif(current_setting('aos.synthetic_scenario_id', true), '');
+    -- The role SET ROLE chose, else session_user: current_user is this function's owner.
+    v_caller name := CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role') END;
+    v_scenario text;
     v_id uuid;
 BEGIN
+    -- Synthetic marks only from the scenario runner (acting as aos_scenario without operator
+    -- rights): a setting alone, which any caller may set, would hide a real rule from dashboards.
+    IF pg_has_role(v_caller, 'aos_scenario', 'USAGE') AND NOT pg_has_role(v_caller, 'aos_operator', 'USAGE') THEN
+        v_scenario := nullif(current_setting('aos.synthetic_scenario_id', true), '');
+    END IF;
     IF coalesce(btrim(p_name), '') = '' THEN
         RAISE EXCEPTION 'a rule name is required' USING ERRCODE = '22023';
     END IF;
