@@ -198,6 +198,8 @@ LAST_MIGRATION_UNDONE = {
     "0013_immutable_keys": ("SELECT has_table_privilege('aos_worker', 'activity.runs', 'UPDATE') "
                             "AND to_regprocedure('aos.tg_immutable_keys()') IS NULL", True),
     "0014_value_bounds": ("SELECT count(*) = 0 FROM pg_constraint WHERE conname = 'runs_input_tokens_max'", True),
+    "0015_trusted_tenants": ("SELECT to_regprocedure('aos.login_tenant()') IS NULL AND NOT EXISTS (SELECT FROM "
+                             "pg_attribute WHERE attrelid = 'aos.bi_logins'::regclass AND attname = 'login_oid')", True),
 }
 
 

@@ -242,10 +242,11 @@ INSERT INTO expected_columns VALUES
     ('aos', 'view_refreshes', 'row_count', 'bigint', TRUE),
     ('aos', 'view_refreshes', 'concurrent', 'boolean', TRUE),
 
-    -- The tenant of each tenant-facing BI login (0008).
+    -- The tenant of each tenant-bound login (0008), keyed by role OID (0015).
     ('aos', 'bi_logins', 'login', 'name', TRUE),
     ('aos', 'bi_logins', 'tenant_id', 'text', TRUE),
-    ('aos', 'bi_logins', 'created_at', 'timestamp with time zone', TRUE);
+    ('aos', 'bi_logins', 'created_at', 'timestamp with time zone', TRUE),
+    ('aos', 'bi_logins', 'login_oid', 'oid', TRUE);
 
 -- SPEC 6.1: the analytics views (materialized) with the columns the SPEC
 -- names and the few more they offer, and the tenant-filtered views (plain
@@ -343,13 +344,13 @@ INSERT INTO expected_pks VALUES
     ('aos', 'contract_facades', '{function_name}'),
     ('aos', 'contract_facade_reads', '{function_name,schema_name,table_name}'),
     ('aos', 'view_refreshes', '{id}'),
-    -- A login maps to one tenant: keyed by the login, not tenant-first (see below).
-    ('aos', 'bi_logins', '{login}');
+    -- A login maps to one tenant: keyed by the login's role OID, not tenant-first (see below).
+    ('aos', 'bi_logins', '{login_oid}');
 
 -- Tables with a tenant_id column that are not keyed tenant-first, each with
 -- its reason. aos.bi_logins is the platform's map from a BI login to its
 -- tenant (like aos.tenants, reference data for the registry, not tenant
--- data): a login must map to exactly one tenant, so the login alone is the key.
+-- data): a login must map to exactly one tenant, so the login (its role OID) alone is the key.
 CREATE TEMP TABLE keyed_otherwise (relation regclass) ON COMMIT DROP;
 INSERT INTO keyed_otherwise VALUES ('aos.bi_logins');
 

@@ -65,13 +65,15 @@ SELECT is_empty(
 -- registry (one row of aos.tenants, nothing else); aos.tg_events__wake fires
 -- for whoever writes an event and claims the single row of aos.event_wakeup
 -- to send the wake-up NOTIFY (nothing else; the engines hold no grant on it).
+-- aos.login_tenant (0015) reads one row of aos.bi_logins, session_user's binding,
+-- for aos.current_tenant, so that no role needs a grant on the map.
 SELECT is_empty(
     $$
     SELECT signature FROM domain_functions
     WHERE prosecdef AND owner = 'aos_owner'
-      AND signature NOT IN ('aos.register_tenant(text,text)', 'aos.tg_events__wake()')
+      AND signature NOT IN ('aos.register_tenant(text,text)', 'aos.tg_events__wake()', 'aos.login_tenant()')
     $$,
-    'no SECURITY DEFINER function but aos.register_tenant and aos.tg_events__wake is owned by aos_owner '
+    'no SECURITY DEFINER function but aos.register_tenant, aos.tg_events__wake and aos.login_tenant is owned by aos_owner '
     || '(it would bypass row-level security)'
 );
 
@@ -91,8 +93,10 @@ SELECT is_empty(
     WHERE has_function_privilege('public', oid, 'EXECUTE')
       AND oid NOT IN (SELECT format('%I.%I(%s)', schema_name, function_name, array_to_string(args, ','))::regprocedure
                       FROM public_functions)
+      AND oid <> 'aos.login_tenant()'::regprocedure
     $$,
-    'no function of the five schemas is executable by PUBLIC except aos.current_tenant() and policies.rule_conditions_valid'
+    'no function of the five schemas is executable by PUBLIC except aos.current_tenant(), aos.login_tenant() '
+    || '(which aos.current_tenant() calls as the caller) and policies.rule_conditions_valid'
 );
 
 SELECT is_empty(
@@ -103,8 +107,9 @@ SELECT is_empty(
     WHERE a.grantee = 0
       AND d.oid NOT IN (SELECT format('%I.%I(%s)', schema_name, function_name, array_to_string(args, ','))::regprocedure
                         FROM public_functions)
+      AND d.oid <> 'aos.login_tenant()'::regprocedure
     $$,
-    'no function ACL (or default ACL) of the five schemas grants EXECUTE to PUBLIC beyond the two exceptions'
+    'no function ACL (or default ACL) of the five schemas grants EXECUTE to PUBLIC beyond the three exceptions'
 );
 
 -- Every EXECUTE grant on a function of the five schemas, exactly: a grant
@@ -121,6 +126,7 @@ SELECT set_eq(
     WHERE a.grantee <> p.proowner
     $$,
     $$ VALUES ('aos.current_tenant()', 'public', 'EXECUTE'),
+              ('aos.login_tenant()', 'public', 'EXECUTE'),
               ('policies.rule_conditions_valid(text,jsonb)', 'public', 'EXECUTE'),
               ('aos.register_tenant(text,text)', 'aos_worker', 'EXECUTE'),
               ('aos.register_tenant(text,text)', 'aos_scenario', 'EXECUTE'),

@@ -161,7 +161,7 @@ SELECT is(
 SELECT is(
     (SELECT ARRAY[p.permissive, p.cmd, p.qual, p.with_check] FROM pg_catalog.pg_policies AS p
      WHERE (p.schemaname, p.tablename, p.policyname) = ('aos', 'bi_logins', 'bi_logins_own_row')),
-    ARRAY['PERMISSIVE', 'SELECT', '(login = SESSION_USER)', NULL],
+    ARRAY['PERMISSIVE', 'SELECT', '(login_oid = (to_regrole(quote_ident((SESSION_USER)::text)))::oid)', NULL],
     'bi_logins_own_row: SELECT only, the row of the session''s login only'
 );
 

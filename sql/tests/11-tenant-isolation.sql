@@ -160,6 +160,8 @@ RESET ROLE;
 
 -- A tenant BI login: the tenant aos.bi_logins maps its login to (which it
 -- cannot change), not the setting (which it could); its own mapping only.
+-- The map holds roles that exist (0015): the other login is created here (ROLLBACK drops it).
+CREATE ROLE aos_pgtap_other_login LOGIN;
 INSERT INTO aos.bi_logins (login, tenant_id) VALUES (session_user, 't2'), ('aos_pgtap_other_login', 't1');
 SET LOCAL ROLE aos_bi_tenant;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
@@ -180,6 +182,8 @@ SELECT results_eq(
 );
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;
+-- The binding holds for every role of this session: unbind it before the next checks.
+DELETE FROM aos.bi_logins WHERE login_oid = session_user::regrole::oid;
 
 -- aos_bi reads the analytics of every tenant, with no tenant set.
 SET LOCAL ROLE aos_bi;

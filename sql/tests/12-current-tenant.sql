@@ -1,5 +1,6 @@
--- aos.current_tenant(): the setting aos.tenant_id, else the tenant_id claim
--- of request.jwt.claims (PostgREST), else SQLSTATE 28000. Every role may call
+-- aos.current_tenant() for an unbound login: the tenant_id claim of
+-- request.jwt.claims (PostgREST), else the setting aos.tenant_id, else
+-- SQLSTATE 28000 (bound logins: 54-trusted-tenants). Every role may call
 -- it, because every tenant isolation policy does.
 BEGIN;
 
@@ -22,7 +23,7 @@ $fn$;
 CREATE TEMP TABLE cases (setting text, claims text, expected text, what text) ON COMMIT DROP;
 INSERT INTO cases VALUES
     ('t1', NULL, 't1', 'returns the setting aos.tenant_id'),
-    ('t1', '{"tenant_id": "t2"}', 't1', 'prefers the setting to the JWT claim'),
+    ('t1', '{"tenant_id": "t2"}', 't2', 'prefers the JWT claim to the setting (unbound login)'),
     (NULL, '{"tenant_id": "t2"}', 't2', 'falls back to the tenant_id claim of request.jwt.claims'),
     ('', '{"tenant_id": "t2", "role": "aos_api"}', 't2', 'treats an empty setting as unset'),
     (NULL, NULL, 'SQLSTATE 28000', 'raises 28000 when neither is set'),

@@ -5,6 +5,7 @@
   through every function of the program), no nextval()/setval().
 - Every facade of aos.contract_facades exists, and reads (itself or through the functions it
   calls) only relations of its aos.contract_facade_reads rows. A view counts as the view.
+  Reads through aos.login_tenant (the caller's tenant binding) do not count.
 - Every api function that is not a helper (`_name`) is a facade of the contract.
 - No view writes: not in its query, not through a function it calls, not by a rule (CREATE RULE
   ... DO INSERT/UPDATE/DELETE) and not by an INSTEAD OF trigger.
@@ -24,6 +25,9 @@ from aosdb.check.tree import FunctionDef, ViewDef
 RULE = "XD-001"
 FACADE_SCHEMA = "api"
 TRIGGER_TYPE_INSTEAD = 64  # pg_trigger.tgtype bit (and CreateTrigStmt.timing) of INSTEAD OF
+# Reads the caller's own tenant binding (one row of aos.bi_logins), not tenant data: every
+# tenant-scoped query reaches it, so it is no facade's read.
+TENANT_RESOLUTION = "aos.login_tenant"
 
 
 def _error(where: Where, message: str) -> Finding:
@@ -85,7 +89,7 @@ def _facade_reads(contract: Contract, program: Program, fn: FunctionDef, name: s
         # An unqualified name means what it means in the function that wrote it.
         reader = program.named(*reached.via[-1].split(".", 1))[0] if reached.via else fn
         target = program.relation(reader, ref)
-        if target is None or target[0] in SYSTEM_SCHEMAS or target in allowed:
+        if target is None or target[0] in SYSTEM_SCHEMAS or target in allowed or TENANT_RESOLUTION in reached.via:
             continue
         findings.append(_error(ref.where, f"{name} reads {target[0]}.{target[1]}{reached.via_text}, which its "
                                           "rows of aos.contract_facade_reads do not list"))  # fmt: skip
