@@ -8,6 +8,8 @@
 --     setting or JWT claim naming another tenant. Unbound logins stay trusted to choose a tenant.
 --   * the JWT claim wins over the aos.tenant_id setting when both are present.
 --   * aos_scenario registers only tenants of its namespace (sdsr-...).
+-- The map is small (one row per bound login): filling and rekeying it locks it for an instant.
+-- squawk-ignore-file adding-not-nullable-field, ban-drop-constraint, constraint-missing-not-valid, adding-serial-primary-key-field
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
