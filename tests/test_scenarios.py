@@ -306,6 +306,7 @@ MALFORMED = {
     "tenant-filter": (HEAD + RUN + "expected_propagation: [{domain: activity, assertion: run_exists, tenant_id: x}]\n",
                       "expected_propagation[0].tenant_id: every assertion is scoped to the scenario's tenant"),
     "bad-tenant": ("scenario_id: SDSR-M\ntenant: Not_A_Tenant\n" + RUN, "tenant: 'Not_A_Tenant' is not a valid tenant"),
+    "real-tenant": ("scenario_id: SDSR-M\ntenant: acme\n" + RUN, "tenant: 'acme' is not a scenario tenant: it must start with sdsr-"),
     "missing-inject": (HEAD, "inject: required"),
     "insert-unknown-table": (HEAD + "inject: [{insert: {table: activity.nope, rows: [{a: 1}]}}]\n",
                              "inject[0].insert.table: unknown table 'activity.nope'"),

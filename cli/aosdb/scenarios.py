@@ -49,6 +49,8 @@ from aosdb.privileges import grant_role, set_privilege
 SCENARIO_ROLE = "aos_scenario"
 
 TENANT_FORMAT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# aos.register_tenant refuses aos_scenario any other tenant (42501): say so before connecting.
+SCENARIO_TENANT_PREFIX = "sdsr-"
 SCENARIO_ID_FORMAT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 NAME_FORMAT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REFERENCE = re.compile(r"\$\{([^{}]*)\}")
@@ -506,6 +508,8 @@ def load_scenario(path: str) -> Scenario:
     c.mapping(doc, "", TOP_KEYS, ("scenario_id", "tenant", "inject"))
     scenario_id = c.string(doc["scenario_id"], "scenario_id", SCENARIO_ID_FORMAT, "scenario id")
     tenant = c.string(doc["tenant"], "tenant", TENANT_FORMAT, "tenant id")
+    if not tenant.startswith(SCENARIO_TENANT_PREFIX):
+        raise c.fail("tenant", f"{tenant!r} is not a scenario tenant: it must start with {SCENARIO_TENANT_PREFIX}")
     name = c.string(doc["name"], "name") if doc.get("name") is not None else scenario_id
     if doc.get("description") is not None:
         c.string(doc["description"], "description")
