@@ -229,6 +229,24 @@ def test_rollback_count_undoes_the_last_ones(invoke, migrated_dsn: str) -> None:
     assert regclass(migrated_dsn, "activity.runs_tenant_status_created_at_idx") is not None  # 0009 stays
 
 
+def test_0015_rekeys_bi_logins_by_role_oid_and_drops_rows_of_dropped_roles(invoke, migrated_dsn: str) -> None:
+    count = len(VERSIONED) - VERSIONED.index("0015_trusted_tenants")  # back to 0014, whatever came later
+    assert invoke("rollback", "--count", str(count), "--dsn", migrated_dsn).returncode == 0
+    kept, gone = f"aos_t15_kept_{secrets.token_hex(4)}", f"aos_t15_gone_{secrets.token_hex(4)}"
+    query(migrated_dsn, f"CREATE ROLE {kept}; CREATE ROLE {gone}")
+    try:
+        query(migrated_dsn, "SELECT aos.register_tenant('t15')")
+        query(migrated_dsn, "INSERT INTO aos.bi_logins (login, tenant_id) VALUES (%s, 't15'), (%s, 't15')", (kept, gone))
+        query(migrated_dsn, f"DROP ROLE {gone}")  # keyed by name, its row outlives it
+        result = invoke("migrate", "--dsn", migrated_dsn)
+        assert result.returncode == 0, str(result)
+        assert any(gone in line and "no such role" in line for line in result.stdout.splitlines()), str(result)
+        assert query(migrated_dsn, "SELECT login::text, login_oid FROM aos.bi_logins") == [
+            (kept, scalar(migrated_dsn, "SELECT %s::regrole::oid", (kept,)))]
+    finally:
+        query(migrated_dsn, f"DROP ROLE IF EXISTS {kept}; DROP ROLE IF EXISTS {gone}")
+
+
 def test_rollback_on_an_empty_database_has_nothing_to_do(invoke, fresh_dsn: str) -> None:
     result = invoke("rollback", "--dsn", fresh_dsn)
     assert result.returncode == 0, str(result)
