@@ -74,3 +74,23 @@ def test_every_pgspot_finding_is_fixed_or_allowlisted() -> None:
     stale = ["\t".join(key) for key in sorted(allowed) if key not in found]
     assert not new, "pgspot findings not in the allowlist (fix them or list them with a reason):\n" + "\n".join(new)
     assert not stale, "allowlist entries that no longer occur (remove them):\n" + "\n".join(stale)
+
+
+def test_the_allowlist_reasons_hold(migrated_dsn: str) -> None:
+    """What the allowlist rests on: every function pins its search_path or has a SQL-standard body
+    (bound at CREATE, and inlinable only without a SET), no role but aos_owner may create in the five
+    schemas, and PUBLIC may not create in public."""
+    from conftest import query
+
+    unpinned = query(migrated_dsn, """
+        SELECT p.oid::regprocedure::text FROM pg_proc AS p
+        WHERE p.pronamespace::regnamespace::text IN ('aos', 'activity', 'incidents', 'policies', 'api')
+          AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%')
+          AND p.prosqlbody IS NULL""")
+    assert unpinned == [], "functions without SET search_path nor a SQL-standard body"
+    creators = query(migrated_dsn, """
+        SELECT n.nspname::text, r.rolname::text FROM pg_namespace AS n CROSS JOIN pg_roles AS r
+        WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND NOT r.rolsuper
+          AND r.rolname <> 'aos_owner' AND has_schema_privilege(r.oid, n.oid, 'CREATE')""")
+    assert creators == [], "roles besides aos_owner that may create in the schemas"
+    assert query(migrated_dsn, "SELECT has_schema_privilege('public', 'public', 'CREATE')") == [(False,)]
