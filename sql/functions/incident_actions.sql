@@ -34,9 +34,11 @@ BEGIN
     IF coalesce(btrim(p_actor), '') = '' THEN
         RAISE EXCEPTION 'an actor is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('actor', p_actor, 200);
 END
 $fn$;
-COMMENT ON FUNCTION incidents._require_actor(text) IS 'Action helper: raises 22023 for a null or blank actor.';
+COMMENT ON FUNCTION incidents._require_actor(text) IS
+    'Action helper: raises 22023 for a null or blank actor, or one over 200 characters.';
 
 -- Timeline row plus outbox event for an action on an incident.
 CREATE OR REPLACE FUNCTION incidents._record_action(
@@ -95,8 +97,10 @@ DECLARE
 BEGIN
     PERFORM incidents._require_actor(p_actor);
     IF p_method IS NULL OR p_method NOT IN ('auto', 'manual', 'rollback') THEN
-        RAISE EXCEPTION 'resolution method must be auto, manual or rollback, got %', p_method USING ERRCODE = '22023';
+        RAISE EXCEPTION 'resolution method must be auto, manual or rollback, got %', aos._shown(p_method)
+            USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('notes', p_notes, 65536, FALSE);
     v_incident := incidents._lock_incident(p_incident_id);
     IF v_incident.lifecycle_state = 'resolved' THEN
         RAISE EXCEPTION 'incident % is already resolved', p_incident_id USING ERRCODE = '55000';
@@ -125,12 +129,13 @@ DECLARE
     v_id uuid;
 BEGIN
     IF p_type IS NULL OR p_type NOT IN ('log', 'trace', 'metric', 'action', 'postmortem') THEN
-        RAISE EXCEPTION 'evidence type must be log, trace, metric, action or postmortem, got %', p_type
+        RAISE EXCEPTION 'evidence type must be log, trace, metric, action or postmortem, got %', aos._shown(p_type)
             USING ERRCODE = '22023';
     END IF;
     IF jsonb_typeof(p_payload) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'evidence payload must be a JSON object' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_json('evidence payload', p_payload);
     v_incident := incidents._lock_incident(p_incident_id);
     INSERT INTO incidents.incident_evidence (tenant_id, incident_id, evidence_type, run_id, recovery_executed, payload,
                                              is_synthetic, synthetic_scenario_id)

@@ -40,6 +40,7 @@ BEGIN
     IF coalesce(btrim(p_reviewed_by), '') = '' THEN
         RAISE EXCEPTION 'a reviewer is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('reviewed_by', p_reviewed_by, 200), aos._check_text('notes', p_notes, 65536, FALSE);
     v_proposal := policies._lock_proposal(p_proposal_id);
     IF v_proposal.status <> 'pending' THEN
         RAISE EXCEPTION 'proposal % is already %; approved and rejected are final', p_proposal_id, v_proposal.status
@@ -113,15 +114,18 @@ BEGIN
     IF coalesce(btrim(p_name), '') = '' THEN
         RAISE EXCEPTION 'a rule name is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('name', p_name, 200), aos._check_text('agent_id', p_agent_id, 200, FALSE),
+            aos._check_json('conditions', p_conditions);
     IF p_rule_type IS NULL OR p_rule_type NOT IN ('error_code', 'max_value', 'pattern_block', 'blocked_skill') THEN
-        RAISE EXCEPTION 'rule type must be error_code, max_value, pattern_block or blocked_skill, got %', p_rule_type
-            USING ERRCODE = '22023';
+        RAISE EXCEPTION 'rule type must be error_code, max_value, pattern_block or blocked_skill, got %',
+            aos._shown(p_rule_type) USING ERRCODE = '22023';
     END IF;
     IF p_enforcement IS NULL OR p_enforcement NOT IN ('block', 'warn', 'audit') THEN
-        RAISE EXCEPTION 'enforcement must be block, warn or audit, got %', p_enforcement USING ERRCODE = '22023';
+        RAISE EXCEPTION 'enforcement must be block, warn or audit, got %', aos._shown(p_enforcement)
+            USING ERRCODE = '22023';
     END IF;
     IF NOT policies.rule_conditions_valid(p_rule_type, p_conditions) THEN
-        RAISE EXCEPTION 'conditions % do not fit rule type %', p_conditions, p_rule_type
+        RAISE EXCEPTION 'conditions % do not fit rule type %', aos._shown(p_conditions::text), p_rule_type
             USING ERRCODE = '22023',
                   HINT = CASE p_rule_type
                       WHEN 'error_code' THEN '{"error_codes": ["EXECUTION_TIMEOUT", ...]}'
@@ -157,6 +161,7 @@ BEGIN
     IF coalesce(btrim(p_actor), '') = '' THEN
         RAISE EXCEPTION 'an actor is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('actor', p_actor, 200);
     SELECT * INTO v_rule FROM policies.policy_rules
     WHERE tenant_id = aos.current_tenant() AND id = p_rule_id
     FOR UPDATE;
