@@ -314,13 +314,15 @@ BEGIN
     SELECT t.run_id INTO v_owner FROM activity.aos_traces AS t
     WHERE t.tenant_id = p_tenant_id AND t.trace_id = p_trace_id;
     IF FOUND AND v_owner <> p_run_id THEN
-        RAISE EXCEPTION 'trace_id % is already used by run % in tenant %', p_trace_id, v_owner, p_tenant_id
+        RAISE EXCEPTION 'trace_id % is already used by run % in tenant %',
+            aos._shown(p_trace_id), aos._shown(v_owner), aos._shown(p_tenant_id)
             USING ERRCODE = '23505', CONSTRAINT = 'aos_traces_trace_id_unique';
     END IF;
     IF p_trace_id <> p_run_id
        AND EXISTS (SELECT FROM activity.runs AS r WHERE r.tenant_id = p_tenant_id AND r.run_id = p_trace_id) THEN
         RAISE EXCEPTION 'trace_id % is the run_id of another run in tenant %: it would take that run''s trace',
-            p_trace_id, p_tenant_id USING ERRCODE = '23505', CONSTRAINT = 'aos_traces_trace_id_unique';
+            aos._shown(p_trace_id), aos._shown(p_tenant_id)
+            USING ERRCODE = '23505', CONSTRAINT = 'aos_traces_trace_id_unique';
     END IF;
 END
 $fn$;
@@ -360,7 +362,8 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant_id || '/' || p_run_id, 0));
     SELECT t.run_id INTO v_owner FROM activity.aos_traces AS t WHERE t.tenant_id = p_tenant_id AND t.trace_id = p_run_id;
     IF FOUND THEN
-        RAISE EXCEPTION 'run_id % is already the trace_id of a trace of run % in tenant %', p_run_id, v_owner, p_tenant_id
+        RAISE EXCEPTION 'run_id % is already the trace_id of a trace of run % in tenant %',
+            aos._shown(p_run_id), aos._shown(v_owner), aos._shown(p_tenant_id)
             USING ERRCODE = '23505', CONSTRAINT = 'aos_traces_trace_id_unique';
     END IF;
     IF (p_options ->> 'trace_id') IS NOT NULL THEN
@@ -421,11 +424,13 @@ BEGIN
     -- FOR SHARE: a finish_run waits for this step, which its evaluation then sees.
     SELECT * INTO v_run FROM activity.runs WHERE tenant_id = p_tenant_id AND run_id = p_run_id FOR SHARE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'run % not found in tenant %', p_run_id, p_tenant_id USING ERRCODE = 'P0002';
+        RAISE EXCEPTION 'run % not found in tenant %', aos._shown(p_run_id), aos._shown(p_tenant_id)
+            USING ERRCODE = 'P0002';
     END IF;
     -- The PolicyEngine evaluates steps when the run completes, never after.
     IF v_run.state = 'completed' THEN
-        RAISE EXCEPTION 'run % is % already: a step recorded now would never be evaluated', p_run_id, v_run.status
+        RAISE EXCEPTION 'run % is % already: a step recorded now would never be evaluated',
+            aos._shown(p_run_id), v_run.status
             USING ERRCODE = '55000';
     END IF;
     IF NOT EXISTS (SELECT FROM activity.aos_traces WHERE tenant_id = p_tenant_id AND trace_id = v_trace_id) THEN
@@ -439,7 +444,7 @@ BEGIN
     WHERE tenant_id = p_tenant_id AND trace_id = v_trace_id AND run_id = p_run_id
     FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'trace_id % belongs to another run', v_trace_id USING ERRCODE = '22023';
+        RAISE EXCEPTION 'trace_id % belongs to another run', aos._shown(v_trace_id) USING ERRCODE = '22023';
     END IF;
     SELECT coalesce(max(step_index) + 1, 0) INTO v_index
     FROM activity.aos_trace_steps WHERE tenant_id = p_tenant_id AND trace_id = v_trace_id;
@@ -490,13 +495,15 @@ BEGIN
     FROM unnest(ARRAY['input_tokens', 'output_tokens', 'attempts', 'duration_ms']) AS k;
     SELECT * INTO v_run FROM activity.runs WHERE tenant_id = p_tenant_id AND run_id = p_run_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'run % not found in tenant %', p_run_id, p_tenant_id USING ERRCODE = 'P0002';
+        RAISE EXCEPTION 'run % not found in tenant %', aos._shown(p_run_id), aos._shown(p_tenant_id)
+            USING ERRCODE = 'P0002';
     END IF;
     IF v_run.state = 'completed' THEN
         IF v_run.status = p_status THEN
             RETURN;  -- the same report delivered again: nothing to do
         END IF;
-        RAISE EXCEPTION 'run % is % and cannot become %', p_run_id, v_run.status, p_status USING ERRCODE = '55000';
+        RAISE EXCEPTION 'run % is % and cannot become %', aos._shown(p_run_id), v_run.status, aos._shown(p_status)
+            USING ERRCODE = '55000';
     END IF;
     v_completed_at := coalesce(activity._timestamp(p_outcome, 'completed_at'), now());
     IF v_completed_at < v_run.started_at THEN
