@@ -306,6 +306,26 @@ def test_policy_actions(fuzz_db, verb, data) -> None:
               data.draw(texts("block", "warn", "audit")), data.draw(mostly(st.none(), opt_text))))  # fmt: skip
 
 
+TEXT_ID_ACTIONS = {
+    "incidents.acknowledge": ("incident", "SELECT incidents.acknowledge(%s::text, 'alice')"),
+    "incidents.resolve": ("incident", "SELECT incidents.resolve(%s::text, 'alice')"),
+    "incidents.add_evidence": ("incident", "SELECT incidents.add_evidence(%s::text, 'log', '{}')"),
+    "policies.approve_proposal": ("proposal", "SELECT policies.approve_proposal(%s::text, 'alice')"),
+    "policies.reject_proposal": ("proposal", "SELECT policies.reject_proposal(%s::text, 'alice')"),
+    "policies.retire_rule": ("rule", "SELECT policies.retire_rule(%s::text, 'alice')"),
+}
+
+
+@pytest.mark.parametrize("action", sorted(TEXT_ID_ACTIONS))
+@FUZZ
+@given(data=st.data())
+def test_action_text_ids(fuzz_db, action, data) -> None:
+    """The actions take their ids as text too: any string is an id, "not found" or 22023, never 22P02."""
+    kind, statement = TEXT_ID_ACTIONS[action]
+    value = data.draw(mostly(_id(fuzz_db, kind).map(lambda u: None if u is None else str(u)), opt_text))
+    call(fuzz_db, "aos_operator", statement, (value,))
+
+
 # ---- the facades -----------------------------------------------------------------------------
 
 LIST_FILTERS = {

@@ -136,6 +136,24 @@ COMMENT ON FUNCTION aos._json_bool(jsonb, text) IS
 GRANT EXECUTE ON FUNCTION aos._json_bool(jsonb, text)
 TO aos_worker, aos_scenario, aos_api, aos_incident_engine, aos_proposal_engine, aos_policy_engine;
 
+-- The uuid in p_value (null when null), or 22023 naming the field: the text
+-- overloads of the operator actions take ids through it, so 'abc' is not the
+-- cast's 22P02.
+CREATE OR REPLACE FUNCTION aos._uuid(p_field text, p_value text) RETURNS uuid
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    RETURN p_value::uuid;
+EXCEPTION WHEN invalid_text_representation THEN
+    RAISE EXCEPTION '% must be a uuid, got %', p_field, aos._shown(p_value) USING ERRCODE = '22023';
+END
+$fn$;
+COMMENT ON FUNCTION aos._uuid(text, text) IS
+    'Input validation helper: p_value as a uuid, null when null; raises 22023 naming p_field when it is not one.';
+GRANT EXECUTE ON FUNCTION aos._uuid(text, text) TO aos_incident_engine, aos_proposal_engine, aos_policy_engine;
+
 -- Raises 22023 unless every key of p_object is one of p_allowed.
 CREATE OR REPLACE FUNCTION activity._require_keys(p_what text, p_object jsonb, p_allowed text[]) RETURNS void
 LANGUAGE plpgsql IMMUTABLE

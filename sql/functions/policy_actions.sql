@@ -194,3 +194,56 @@ GRANT EXECUTE ON FUNCTION policies.approve_proposal(uuid, text, text) TO aos_ope
 GRANT EXECUTE ON FUNCTION policies.reject_proposal(uuid, text, text) TO aos_operator, aos_scenario;
 GRANT EXECUTE ON FUNCTION policies.create_rule(text, text, jsonb, text, text) TO aos_operator, aos_scenario;
 GRANT EXECUTE ON FUNCTION policies.retire_rule(uuid, text) TO aos_operator, aos_scenario;
+
+-- The actions with their ids as text: a driver's string or a quoted literal
+-- that is not a uuid raises 22023 naming the id, not the cast's 22P02 before
+-- any function runs. A uuid value still resolves to the uuid versions above.
+-- Owned by the same engines, as every operator action is.
+CREATE OR REPLACE FUNCTION policies.approve_proposal(
+    p_proposal_id text, p_reviewed_by text, p_notes text DEFAULT NULL
+) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    RETURN policies.approve_proposal(aos._uuid('proposal_id', p_proposal_id), p_reviewed_by, p_notes);
+END
+$fn$;
+COMMENT ON FUNCTION policies.approve_proposal(text, text, text) IS
+    'Operator: policies.approve_proposal(uuid, text, text) with the id as text; 22023 when it is not a uuid.';
+
+CREATE OR REPLACE FUNCTION policies.reject_proposal(
+    p_proposal_id text, p_reviewed_by text, p_notes text DEFAULT NULL
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    PERFORM policies.reject_proposal(aos._uuid('proposal_id', p_proposal_id), p_reviewed_by, p_notes);
+END
+$fn$;
+COMMENT ON FUNCTION policies.reject_proposal(text, text, text) IS
+    'Operator: policies.reject_proposal(uuid, text, text) with the id as text; 22023 when it is not a uuid.';
+
+CREATE OR REPLACE FUNCTION policies.retire_rule(p_rule_id text, p_actor text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    PERFORM policies.retire_rule(aos._uuid('rule_id', p_rule_id), p_actor);
+END
+$fn$;
+COMMENT ON FUNCTION policies.retire_rule(text, text) IS
+    'Operator: policies.retire_rule(uuid, text) with the id as text; 22023 when it is not a uuid.';
+
+SELECT aos.hand_to_engine(f, 'aos_proposal_engine') FROM unnest(ARRAY[
+    'policies.approve_proposal(text, text, text)', 'policies.reject_proposal(text, text, text)'
+]::regprocedure[]) AS f;
+SELECT aos.hand_to_engine('policies.retire_rule(text, text)', 'aos_policy_engine');
+
+GRANT EXECUTE ON FUNCTION policies.approve_proposal(text, text, text), policies.reject_proposal(text, text, text),
+    policies.retire_rule(text, text)
+TO aos_operator, aos_scenario;

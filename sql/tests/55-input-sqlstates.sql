@@ -5,7 +5,8 @@
 -- out of range, huge strings, deep and oversized JSON. A value that cannot
 -- even be bound to the parameter's type (a NUL byte, 'abc' for a uuid, a
 -- jsonb literal 10,000 levels deep) is refused by PostgreSQL before the
--- function runs, with its own code; those are not listed.
+-- function runs, with its own code; those are not listed. The operator
+-- actions also take their ids as text, so that 'abc' is 22023 too.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -338,6 +339,20 @@ INSERT INTO rejected (who, tenant, sql, errcode, field, description) VALUES
      'retire_rule: null actor'),
     ('aos_operator', 't1', $$SELECT policies.retire_rule((SELECT id FROM ids WHERE name = 'rule'), repeat('x', 100000))$$, '22023', 'actor',
      'retire_rule: huge actor'),
+    ('aos_operator', 't1', $$SELECT incidents.acknowledge('abc', 'bob')$$, '22023', 'incident_id',
+     'acknowledge: an id that is not a uuid (was 22P02)'),
+    ('aos_operator', 't1', $$SELECT incidents.resolve(repeat('x', 100000), 'bob')$$, '22023', 'incident_id',
+     'resolve: a huge id that is not a uuid (was 22P02)'),
+    ('aos_operator', 't1', $$SELECT incidents.add_evidence('1', 'log', '{}')$$, '22023', 'incident_id',
+     'add_evidence: an id that is not a uuid (was 22P02)'),
+    ('aos_operator', 't1', $$SELECT policies.approve_proposal('not-a-uuid', 'bob')$$, '22023', 'proposal_id',
+     'approve_proposal: an id that is not a uuid (was 22P02)'),
+    ('aos_operator', 't1', $$SELECT policies.reject_proposal('', 'bob')$$, '22023', 'proposal_id',
+     'reject_proposal: an empty id (was 22P02)'),
+    ('aos_operator', 't1', $$SELECT policies.retire_rule(E'x\ny', 'bob')$$, '22023', 'rule_id',
+     'retire_rule: an id on two lines (was 22P02)'),
+    ('aos_operator', 't1', $$SELECT incidents.acknowledge(NULL::text, 'bob')$$, 'P0002', 'incident',
+     'acknowledge: a null text id is not found'),
     ('aos_api', 't1', $$SELECT api.activity_runs(NULL, 50, 0)$$, '22023', 'filter',
      'activity_runs: null filters'),
     ('aos_api', 't1', $$SELECT api.activity_runs('[]', 50, 0)$$, '22023', 'filter',
