@@ -82,7 +82,7 @@ BEGIN
     SELECT to_jsonb(r) INTO v_run FROM activity.runs AS r
     WHERE r.tenant_id = aos.current_tenant() AND r.run_id = p_run_id;
     IF v_run IS NULL THEN
-        RAISE EXCEPTION 'run % not found', p_run_id USING ERRCODE = 'P0002';
+        RAISE EXCEPTION 'run % not found', aos._shown(p_run_id) USING ERRCODE = 'P0002';
     END IF;
     RETURN v_run;
 END

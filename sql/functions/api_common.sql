@@ -16,7 +16,7 @@ BEGIN
     END IF;
     IF jsonb_typeof(v_value) <> 'string' OR (p_values IS NOT NULL AND v_value #>> '{}' <> ALL (p_values)) THEN
         RAISE EXCEPTION 'filter % must be %, got %', p_key,
-            coalesce('one of ' || array_to_string(p_values, ', '), 'a string'), v_value
+            coalesce('one of ' || array_to_string(p_values, ', '), 'a string'), aos._shown(v_value::text)
             USING ERRCODE = '22023';
     END IF;
     RETURN v_value #>> '{}';
@@ -36,7 +36,8 @@ BEGIN
         RETURN NULL;
     END IF;
     IF jsonb_typeof(v_value) <> 'boolean' THEN
-        RAISE EXCEPTION 'filter % must be true or false, got %', p_key, v_value USING ERRCODE = '22023';
+        RAISE EXCEPTION 'filter % must be true or false, got %', p_key, aos._shown(v_value::text)
+            USING ERRCODE = '22023';
     END IF;
     RETURN v_value::boolean;
 END
@@ -55,12 +56,15 @@ BEGIN
         RETURN NULL;
     END IF;
     IF jsonb_typeof(v_value) <> 'string' THEN
-        RAISE EXCEPTION 'filter % must be an ISO 8601 timestamp string, got %', p_key, v_value USING ERRCODE = '22023';
+        RAISE EXCEPTION 'filter % must be an ISO 8601 timestamp string, got %', p_key, aos._shown(v_value::text)
+            USING ERRCODE = '22023';
     END IF;
     RETURN (v_value #>> '{}')::timestamptz;
 EXCEPTION
-    WHEN invalid_datetime_format OR datetime_field_overflow THEN
-        RAISE EXCEPTION 'filter % must be an ISO 8601 timestamp, got %', p_key, v_value USING ERRCODE = '22023';
+    -- Any data_exception of the cast: 22007, 22008, and 22023 for an unknown time zone.
+    WHEN data_exception THEN
+        RAISE EXCEPTION 'filter % must be an ISO 8601 timestamp, got %', p_key, aos._shown(v_value::text)
+            USING ERRCODE = '22023';
 END
 $fn$;
 COMMENT ON FUNCTION api._time_filter(jsonb, text) IS
@@ -87,12 +91,13 @@ SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object(
     'items', coalesce(p_items, '[]'),
     'total', p_total,
-    'has_more', p_offset + jsonb_array_length(coalesce(p_items, '[]')) < p_total,
+    -- bigint: an offset near 2^31 plus the page would overflow an integer (22003).
+    'has_more', p_offset::bigint + jsonb_array_length(coalesce(p_items, '[]')) < p_total,
     'pagination', jsonb_build_object(
         'limit', p_limit,
         'offset', p_offset,
         'next_offset', CASE
-            WHEN p_offset + jsonb_array_length(coalesce(p_items, '[]')) < p_total THEN p_offset + p_limit
+            WHEN p_offset::bigint + jsonb_array_length(coalesce(p_items, '[]')) < p_total THEN p_offset::bigint + p_limit
         END
     )
 );

@@ -34,9 +34,11 @@ BEGIN
     IF coalesce(btrim(p_actor), '') = '' THEN
         RAISE EXCEPTION 'an actor is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('actor', p_actor, 200);
 END
 $fn$;
-COMMENT ON FUNCTION incidents._require_actor(text) IS 'Action helper: raises 22023 for a null or blank actor.';
+COMMENT ON FUNCTION incidents._require_actor(text) IS
+    'Action helper: raises 22023 for a null or blank actor, or one over 200 characters.';
 
 -- Timeline row plus outbox event for an action on an incident.
 CREATE OR REPLACE FUNCTION incidents._record_action(
@@ -95,8 +97,10 @@ DECLARE
 BEGIN
     PERFORM incidents._require_actor(p_actor);
     IF p_method IS NULL OR p_method NOT IN ('auto', 'manual', 'rollback') THEN
-        RAISE EXCEPTION 'resolution method must be auto, manual or rollback, got %', p_method USING ERRCODE = '22023';
+        RAISE EXCEPTION 'resolution method must be auto, manual or rollback, got %', aos._shown(p_method)
+            USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('notes', p_notes, 65536, FALSE);
     v_incident := incidents._lock_incident(p_incident_id);
     IF v_incident.lifecycle_state = 'resolved' THEN
         RAISE EXCEPTION 'incident % is already resolved', p_incident_id USING ERRCODE = '55000';
@@ -125,12 +129,13 @@ DECLARE
     v_id uuid;
 BEGIN
     IF p_type IS NULL OR p_type NOT IN ('log', 'trace', 'metric', 'action', 'postmortem') THEN
-        RAISE EXCEPTION 'evidence type must be log, trace, metric, action or postmortem, got %', p_type
+        RAISE EXCEPTION 'evidence type must be log, trace, metric, action or postmortem, got %', aos._shown(p_type)
             USING ERRCODE = '22023';
     END IF;
     IF jsonb_typeof(p_payload) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'evidence payload must be a JSON object' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_json('evidence payload', p_payload);
     v_incident := incidents._lock_incident(p_incident_id);
     INSERT INTO incidents.incident_evidence (tenant_id, incident_id, evidence_type, run_id, recovery_executed, payload,
                                              is_synthetic, synthetic_scenario_id)
@@ -157,3 +162,56 @@ SELECT aos.hand_to_engine(f, 'aos_incident_engine') FROM unnest(ARRAY[
 GRANT EXECUTE ON FUNCTION incidents.acknowledge(uuid, text) TO aos_operator, aos_scenario;
 GRANT EXECUTE ON FUNCTION incidents.resolve(uuid, text, text, text) TO aos_operator, aos_scenario;
 GRANT EXECUTE ON FUNCTION incidents.add_evidence(uuid, text, jsonb, boolean) TO aos_operator, aos_scenario;
+
+-- The actions with their ids as text: a driver's string or a quoted literal
+-- that is not a uuid raises 22023 naming the id, not the cast's 22P02 before
+-- any function runs. A uuid value still resolves to the uuid versions above.
+-- Owned by the same engines, as every operator action is.
+CREATE OR REPLACE FUNCTION incidents.acknowledge(p_incident_id text, p_actor text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    PERFORM incidents.acknowledge(aos._uuid('incident_id', p_incident_id), p_actor);
+END
+$fn$;
+COMMENT ON FUNCTION incidents.acknowledge(text, text) IS
+    'Operator: incidents.acknowledge(uuid, text) with the id as text; 22023 when it is not a uuid.';
+
+CREATE OR REPLACE FUNCTION incidents.resolve(
+    p_incident_id text, p_actor text, p_method text DEFAULT 'manual', p_notes text DEFAULT NULL
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    PERFORM incidents.resolve(aos._uuid('incident_id', p_incident_id), p_actor, p_method, p_notes);
+END
+$fn$;
+COMMENT ON FUNCTION incidents.resolve(text, text, text, text) IS
+    'Operator: incidents.resolve(uuid, text, text, text) with the id as text; 22023 when it is not a uuid.';
+
+CREATE OR REPLACE FUNCTION incidents.add_evidence(
+    p_incident_id text, p_type text, p_payload jsonb, p_recovery_executed boolean DEFAULT FALSE
+) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    RETURN incidents.add_evidence(aos._uuid('incident_id', p_incident_id), p_type, p_payload, p_recovery_executed);
+END
+$fn$;
+COMMENT ON FUNCTION incidents.add_evidence(text, text, jsonb, boolean) IS
+    'Operator: incidents.add_evidence(uuid, text, jsonb, boolean) with the id as text; 22023 when it is not a uuid.';
+
+SELECT aos.hand_to_engine(f, 'aos_incident_engine') FROM unnest(ARRAY[
+    'incidents.acknowledge(text, text)', 'incidents.resolve(text, text, text, text)',
+    'incidents.add_evidence(text, text, jsonb, boolean)'
+]::regprocedure[]) AS f;
+
+GRANT EXECUTE ON FUNCTION incidents.acknowledge(text, text), incidents.resolve(text, text, text, text),
+    incidents.add_evidence(text, text, jsonb, boolean)
+TO aos_operator, aos_scenario;

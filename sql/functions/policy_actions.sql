@@ -40,6 +40,7 @@ BEGIN
     IF coalesce(btrim(p_reviewed_by), '') = '' THEN
         RAISE EXCEPTION 'a reviewer is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('reviewed_by', p_reviewed_by, 200), aos._check_text('notes', p_notes, 65536, FALSE);
     v_proposal := policies._lock_proposal(p_proposal_id);
     IF v_proposal.status <> 'pending' THEN
         RAISE EXCEPTION 'proposal % is already %; approved and rejected are final', p_proposal_id, v_proposal.status
@@ -120,15 +121,18 @@ BEGIN
     IF coalesce(btrim(p_name), '') = '' THEN
         RAISE EXCEPTION 'a rule name is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('name', p_name, 200), aos._check_text('agent_id', p_agent_id, 200, FALSE),
+            aos._check_json('conditions', p_conditions);
     IF p_rule_type IS NULL OR p_rule_type NOT IN ('error_code', 'max_value', 'pattern_block', 'blocked_skill') THEN
-        RAISE EXCEPTION 'rule type must be error_code, max_value, pattern_block or blocked_skill, got %', p_rule_type
-            USING ERRCODE = '22023';
+        RAISE EXCEPTION 'rule type must be error_code, max_value, pattern_block or blocked_skill, got %',
+            aos._shown(p_rule_type) USING ERRCODE = '22023';
     END IF;
     IF p_enforcement IS NULL OR p_enforcement NOT IN ('block', 'warn', 'audit') THEN
-        RAISE EXCEPTION 'enforcement must be block, warn or audit, got %', p_enforcement USING ERRCODE = '22023';
+        RAISE EXCEPTION 'enforcement must be block, warn or audit, got %', aos._shown(p_enforcement)
+            USING ERRCODE = '22023';
     END IF;
     IF NOT policies.rule_conditions_valid(p_rule_type, p_conditions) THEN
-        RAISE EXCEPTION 'conditions % do not fit rule type %', p_conditions, p_rule_type
+        RAISE EXCEPTION 'conditions % do not fit rule type %', aos._shown(p_conditions::text), p_rule_type
             USING ERRCODE = '22023',
                   HINT = CASE p_rule_type
                       WHEN 'error_code' THEN '{"error_codes": ["EXECUTION_TIMEOUT", ...]}'
@@ -164,6 +168,7 @@ BEGIN
     IF coalesce(btrim(p_actor), '') = '' THEN
         RAISE EXCEPTION 'an actor is required' USING ERRCODE = '22023';
     END IF;
+    PERFORM aos._check_text('actor', p_actor, 200);
     SELECT * INTO v_rule FROM policies.policy_rules
     WHERE tenant_id = aos.current_tenant() AND id = p_rule_id
     FOR UPDATE;
@@ -196,3 +201,56 @@ GRANT EXECUTE ON FUNCTION policies.approve_proposal(uuid, text, text) TO aos_ope
 GRANT EXECUTE ON FUNCTION policies.reject_proposal(uuid, text, text) TO aos_operator, aos_scenario;
 GRANT EXECUTE ON FUNCTION policies.create_rule(text, text, jsonb, text, text) TO aos_operator, aos_scenario;
 GRANT EXECUTE ON FUNCTION policies.retire_rule(uuid, text) TO aos_operator, aos_scenario;
+
+-- The actions with their ids as text: a driver's string or a quoted literal
+-- that is not a uuid raises 22023 naming the id, not the cast's 22P02 before
+-- any function runs. A uuid value still resolves to the uuid versions above.
+-- Owned by the same engines, as every operator action is.
+CREATE OR REPLACE FUNCTION policies.approve_proposal(
+    p_proposal_id text, p_reviewed_by text, p_notes text DEFAULT NULL
+) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    RETURN policies.approve_proposal(aos._uuid('proposal_id', p_proposal_id), p_reviewed_by, p_notes);
+END
+$fn$;
+COMMENT ON FUNCTION policies.approve_proposal(text, text, text) IS
+    'Operator: policies.approve_proposal(uuid, text, text) with the id as text; 22023 when it is not a uuid.';
+
+CREATE OR REPLACE FUNCTION policies.reject_proposal(
+    p_proposal_id text, p_reviewed_by text, p_notes text DEFAULT NULL
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    PERFORM policies.reject_proposal(aos._uuid('proposal_id', p_proposal_id), p_reviewed_by, p_notes);
+END
+$fn$;
+COMMENT ON FUNCTION policies.reject_proposal(text, text, text) IS
+    'Operator: policies.reject_proposal(uuid, text, text) with the id as text; 22023 when it is not a uuid.';
+
+CREATE OR REPLACE FUNCTION policies.retire_rule(p_rule_id text, p_actor text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    PERFORM policies.retire_rule(aos._uuid('rule_id', p_rule_id), p_actor);
+END
+$fn$;
+COMMENT ON FUNCTION policies.retire_rule(text, text) IS
+    'Operator: policies.retire_rule(uuid, text) with the id as text; 22023 when it is not a uuid.';
+
+SELECT aos.hand_to_engine(f, 'aos_proposal_engine') FROM unnest(ARRAY[
+    'policies.approve_proposal(text, text, text)', 'policies.reject_proposal(text, text, text)'
+]::regprocedure[]) AS f;
+SELECT aos.hand_to_engine('policies.retire_rule(text, text)', 'aos_policy_engine');
+
+GRANT EXECUTE ON FUNCTION policies.approve_proposal(text, text, text), policies.reject_proposal(text, text, text),
+    policies.retire_rule(text, text)
+TO aos_operator, aos_scenario;
