@@ -12,7 +12,6 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
-from typing import Callable
 
 import psycopg
 
@@ -20,7 +19,6 @@ from aosdb.db import error_line
 from aosdb.errors import AosdbError
 
 APPLICATION_NAME = "aosdb migrate"
-Emit = Callable[[str], None]
 
 # SQLSTATEs of a bounded wait that ran out.
 LOCK_NOT_AVAILABLE = "55P03"
