@@ -200,6 +200,9 @@ LAST_MIGRATION_UNDONE = {
     "0014_value_bounds": ("SELECT count(*) = 0 FROM pg_constraint WHERE conname = 'runs_input_tokens_max'", True),
     "0015_trusted_tenants": ("SELECT to_regprocedure('aos.login_tenant()') IS NULL AND NOT EXISTS (SELECT FROM "
                              "pg_attribute WHERE attrelid = 'aos.bi_logins'::regclass AND attname = 'login_oid')", True),
+    "0016_cost_precision": ("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                            "WHERE attrelid = 'activity.runs'::regclass AND attname = 'estimated_cost_usd'",
+                            "numeric(12,6)"),
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pglast
 from pglast import ast
+from pglast.enums import ObjectType
 
 from aosdb.config import sql_dir
 from aosdb.errors import AosdbError
@@ -83,6 +84,17 @@ class Versioned:
                 for names in node.objects:
                     parts = [n.sval for n in names]
                     found.append(ConcurrentIndex(parts[0] if len(parts) > 1 else "public", parts[-1], False))
+        return found
+
+    def dropped_matviews(self, text: str | None = None) -> list[str]:
+        """The materialized views (schema.name) this migration drops, e.g. to change a column they read."""
+        found = []
+        for statement in split_statements(text if text is not None else self.text()):
+            node = pglast.parse_sql(statement)[0].stmt
+            if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_MATVIEW:
+                for names in node.objects:
+                    parts = [n.sval for n in names]
+                    found.append(f"{parts[0] if len(parts) > 1 else 'public'}.{parts[-1]}")
         return found
 
 

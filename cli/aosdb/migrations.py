@@ -274,6 +274,29 @@ class _Runner:
             self.label = None
 
 
+def _view_files() -> dict[str, view_swap.ViewFile | None]:
+    return {f.rel: view_swap.parse_view_file(f.rel, f.text()) for f in repeatable_files() if f.is_view}
+
+
+def _refuse_dropping_what_a_dba_built(conn: psycopg.Connection, pending: list[Versioned],
+                                      views: dict[str, view_swap.ViewFile | None], undo: bool = False) -> None:
+    """A pending migration that drops a view file's materialized view stops the run, before anything
+    changes, when objects a DBA built depend on it: a plain DROP would lose indexes and grants silently."""
+    for migration in pending:
+        text = migration.rollback_text() if undo else migration.text()
+        for dropped in migration.dropped_matviews(text):
+            for view in views.values():
+                if view is None or view.qualified != dropped:
+                    continue
+                deps = view_swap.find_dependents(conn, view)
+                if not deps.empty():
+                    raise AosdbError(
+                        f"{'the rollback of ' if undo else ''}migration {migration.id} drops {view.qualified} "
+                        f"(aosdb migrate builds it again from {view.rel}), and objects outside aosdb depend on it or grants aosdb does "
+                        f"not make exist on it: {deps.describe()}. Nothing was changed. Drop them, run aosdb "
+                        f"migrate, and create them again")
+
+
 @dataclass
 class Applied:
     versioned: list[str]
@@ -286,7 +309,7 @@ def migrate(dsn: str, out: Output | None = None, timeouts: Timeouts | None = Non
     out, timeouts = out or Output(), timeouts or Timeouts()
     files = versioned_migrations()
     repeatables = repeatable_files()
-    views = {f.rel: view_swap.parse_view_file(f.rel, f.text()) for f in repeatables if f.is_view}
+    views = _view_files()
     with _Runner(dsn, timeouts, out) as run:
         run.preflight()
         run.lock()
@@ -305,8 +328,13 @@ def migrate(dsn: str, out: Output | None = None, timeouts: Timeouts | None = Non
                 deps = view_swap.find_dependents(run.conn, views[file.rel])
                 if not deps.empty() and (not recreate_dependents or deps.others):
                     raise view_swap.refuse(views[file.rel], deps)
+        _refuse_dropping_what_a_dba_built(run.conn, pending, views)
         for migration in pending:
             run.apply_versioned(migration)
+        # A view file whose materialized view is missing (a migration dropped it to change a column
+        # it reads, or someone else did) is built again even when the file did not change.
+        changed += [f for f in repeatables if f not in changed and views.get(f.rel)
+                    and run.conn.execute("SELECT to_regclass(%s) IS NULL", (views[f.rel].qualified,)).fetchone()[0]]
         for file in changed:
             if views.get(file.rel):
                 run.apply_view_file(file, views[file.rel], recreate_dependents)
@@ -337,6 +365,7 @@ def rollback(dsn: str, count: int | None = 1, out: Output | None = None,
         to_undo = [m for m in reversed(files) if m.id in applied]
         if count is not None:
             to_undo = to_undo[:count]
+        _refuse_dropping_what_a_dba_built(run.conn, to_undo, _view_files(), undo=True)
         for migration in to_undo:
             run.rollback_versioned(migration)
     return [m.id for m in to_undo]

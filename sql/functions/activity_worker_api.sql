@@ -270,7 +270,7 @@ GRANT EXECUTE ON FUNCTION activity._non_negative_count(jsonb, text) TO aos_worke
 
 -- Reads a worker timestamp, or null when absent. Finite, within the range the
 -- tables' CHECKs allow, and within aos.timestamp_window (default 1 day) of
--- now: a clock far off is a bug to report now, not a run that cannot finish.
+-- now, the window a worker's plain SQL meets too (activity_worker_time_window.sql).
 CREATE OR REPLACE FUNCTION activity._timestamp(p_object jsonb, p_key text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -278,11 +278,8 @@ SET jit = off
 AS $fn$
 DECLARE
     v_value jsonb := p_object -> p_key;
-    v_setting text := coalesce(nullif(current_setting('aos.timestamp_window', TRUE), ''), '1 day');
     v_at timestamptz;
     v_window interval;
-    v_low timestamptz;
-    v_high timestamptz;
 BEGIN
     IF v_value IS NULL OR v_value = 'null' THEN
         RETURN NULL;
@@ -296,15 +293,8 @@ BEGIN
     EXCEPTION WHEN data_exception THEN
         RAISE EXCEPTION '% must be a timestamp, got %', p_key, aos._shown(v_value::text) USING ERRCODE = '22023';
     END;
-    BEGIN
-        v_window := v_setting::interval;
-        v_low := greatest(now() - v_window, '2000-01-01 00:00:00+00');
-        v_high := least(now() + v_window, '2200-01-01 00:00:00+00');
-    EXCEPTION WHEN data_exception THEN
-        RAISE EXCEPTION 'aos.timestamp_window must be an interval, got %', aos._shown(v_setting)
-            USING ERRCODE = '22023';
-    END;
-    IF NOT (v_at >= v_low AND v_at <= v_high AND v_at < '2200-01-01 00:00:00+00') THEN
+    v_window := activity._timestamp_window();
+    IF NOT activity._within_window(v_at, v_window) THEN
         RAISE EXCEPTION '% must be within % of now (aos.timestamp_window) and from 2000 to 2199, got %',
             p_key, v_window, aos._shown(v_value::text) USING ERRCODE = '22023';
     END IF;

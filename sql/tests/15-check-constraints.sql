@@ -56,6 +56,15 @@ INSERT INTO cases VALUES
     ('runs_cost_non_negative',
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, estimated_cost_usd)
        VALUES ('t1', 'rx', 'a', 'queued', -0.000001)$$),
+    -- activity.runs: costs keep every digit or are refused (0016); numeric(12, 6) rounded them
+    ('runs_estimated_cost_usd_micro',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, estimated_cost_usd)
+       VALUES ('t1', 'rx', 'a', 'queued', 0.0000004)$$),
+    ('runs_estimated_cost_usd_micro',
+     $$UPDATE activity.runs SET estimated_cost_usd = 1.0000015 WHERE tenant_id = 't1' AND run_id = 'r1'$$),
+    ('runs_estimated_cost_usd_max',
+     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, estimated_cost_usd)
+       VALUES ('t1', 'rx', 'a', 'queued', 1000000)$$),
     ('runs_duration_non_negative',
      $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, duration_ms) VALUES ('t1', 'rx', 'a', 'queued', -1)$$),
     ('runs_completed_after_started',
@@ -114,6 +123,12 @@ INSERT INTO cases VALUES
     ('aos_trace_steps_cost_non_negative',
      $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, cost_usd)
        VALUES ('t1', 'tr1', 0, 'search', 'success', -0.01)$$),
+    ('aos_trace_steps_cost_usd_micro',
+     $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, cost_usd)
+       VALUES ('t1', 'tr1', 0, 'search', 'success', 0.0000001)$$),
+    ('aos_trace_steps_cost_usd_max',
+     $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, cost_usd)
+       VALUES ('t1', 'tr1', 0, 'search', 'success', 1e12)$$),
     ('aos_trace_steps_duration_non_negative',
      $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, duration_ms)
        VALUES ('t1', 'tr1', 0, 'search', 'success', -1)$$),
@@ -404,6 +419,9 @@ INSERT INTO cases VALUES
 -- Boundary values and complete lifecycles that every CHECK must let through.
 CREATE TEMP TABLE accepted (sql text, what text) ON COMMIT DROP;
 INSERT INTO accepted VALUES
+    ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, estimated_cost_usd)
+       VALUES ('t1', 'rx', 'a', 'queued', 999999.999999), ('t1', 'ry', 'a', 'queued', 0.1000000)$$,
+     'the largest cost, and a cost written with a seventh decimal that is zero'),
     ($$INSERT INTO aos.tenants (tenant_id, name) VALUES (repeat('a', 64), 'x'), ('0', 'x'), ('a.b_c-d', 'x')$$,
      'tenant ids of 1 and 64 characters with . _ -'),
     ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, attempts, input_tokens, output_tokens,

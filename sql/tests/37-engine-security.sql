@@ -41,6 +41,7 @@ INSERT INTO fns VALUES
     ('activity', 'finish_run', 'aos_owner', FALSE, '{aos_scenario,aos_worker}', 'worker API'),
     -- the transition guard
     ('activity', 'tg_runs__check_transition', 'aos_owner', FALSE, '{}', 'run transition guard'),
+    ('activity', 'tg_worker_time_window', 'aos_owner', FALSE, '{}', 'worker clock window guard'),
     -- the key guard (0013): the engines pair old and new rows on keys that never change
     ('aos', 'tg_immutable_keys', 'aos_owner', FALSE, '{}', 'key guard'),
     -- the outbox wake-up: fires for whoever writes an event and updates the wake-up
@@ -83,6 +84,13 @@ INSERT INTO trg VALUES
      FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
     ('policies', 'policy_proposals', '_000_immutable_keys', 'aos', 'tg_immutable_keys',
      FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
+    -- Before the write: a worker's timestamp outside its clock window is refused (23514).
+    ('activity', 'runs', '_001_worker_time_window', 'activity', 'tg_worker_time_window',
+     TRUE, TRUE, FALSE, FALSE, TRUE, TRUE),
+    ('activity', 'aos_traces', '_001_worker_time_window', 'activity', 'tg_worker_time_window',
+     TRUE, TRUE, FALSE, FALSE, TRUE, TRUE),
+    ('activity', 'aos_trace_steps', '_001_worker_time_window', 'activity', 'tg_worker_time_window',
+     TRUE, TRUE, FALSE, FALSE, TRUE, TRUE),
     -- Before the update: a forbidden change of status is refused before it is written.
     ('activity', 'runs', '_010_check_transition', 'activity', 'tg_runs__check_transition',
      FALSE, TRUE, FALSE, FALSE, TRUE, TRUE),
@@ -121,6 +129,15 @@ INSERT INTO row_trg VALUES
      || $$OR (old.triggering_incident_id IS DISTINCT FROM new.triggering_incident_id) $$
      || $$OR (old.triggering_run_id IS DISTINCT FROM new.triggering_run_id)))$$,
      'only when a key of a proposal changes'),
+    -- A worker's row within the default window, in a session that set no window, costs no call.
+    ('activity.runs', '_001_worker_time_window', '{created_at,started_at,completed_at}',
+     $$((pg_has_role(CURRENT_USER, 'aos_worker'::name, 'USAGE'::text) $$
+     || $$AND (NOT pg_has_role(CURRENT_USER, 'aos_owner'::name, 'USAGE'::text)) $$
+     || $$AND ((COALESCE(current_setting('aos.timestamp_window'::text, true), ''::text) <> ''::text) $$
+     || $$OR ((new.created_at < (now() - '1 day'::interval)) OR (new.created_at > (now() + '1 day'::interval))) $$
+     || $$OR ((new.started_at < (now() - '1 day'::interval)) OR (new.started_at > (now() + '1 day'::interval))) $$
+     || $$OR ((new.completed_at < (now() - '1 day'::interval)) OR (new.completed_at > (now() + '1 day'::interval))))))$$,
+     'only for a worker, and only when a timestamp is outside 1 day of now or the session set a window'),
     ('activity.runs', '_010_check_transition', '{status}',
      $$(((old.state = 'completed'::text) AND (new.status IS DISTINCT FROM old.status)))$$,
      'only when the status of a completed run changes'),
@@ -229,15 +246,16 @@ FROM trg AS t ORDER BY t.schema_name, t.table_name, t.trigger_name;
 SELECT is(
     ARRAY(SELECT tgname::text FROM pg_catalog.pg_trigger
           WHERE tgrelid = 'activity.runs'::regclass AND NOT tgisinternal AND tgtype & 16 <> 0 ORDER BY tgname),
-    ARRAY['_000_immutable_keys', '_010_check_transition', '_100_policy_engine_update',
+    ARRAY['_000_immutable_keys', '_001_worker_time_window', '_010_check_transition', '_100_policy_engine_update',
           '_200_incident_engine_update'],
-    'UPDATE on activity.runs fires the key guard, the transition guard, the PolicyEngine, then the IncidentEngine'
+    'UPDATE on activity.runs fires the key guard, the worker clock window, the transition guard, the PolicyEngine, '
+    || 'then the IncidentEngine'
 );
 SELECT is(
     ARRAY(SELECT tgname::text FROM pg_catalog.pg_trigger
           WHERE tgrelid = 'activity.runs'::regclass AND NOT tgisinternal AND tgtype & 4 <> 0 ORDER BY tgname),
-    ARRAY['_100_policy_engine_insert', '_200_incident_engine_insert'],
-    'INSERT (and COPY) on activity.runs fires the PolicyEngine, then the IncidentEngine'
+    ARRAY['_001_worker_time_window', '_100_policy_engine_insert', '_200_incident_engine_insert'],
+    'INSERT (and COPY) on activity.runs fires the worker clock window, the PolicyEngine, then the IncidentEngine'
 );
 SELECT set_eq(
     $$SELECT tgrelid::regclass::text, tgname::text FROM pg_catalog.pg_trigger

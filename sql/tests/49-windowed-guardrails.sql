@@ -21,6 +21,8 @@ SELECT aos.register_tenant(t) FROM (VALUES
 -- A fixed past instant: explicit created_at of the runs below (a freeze is
 -- recorded after the runs it judges, never before).
 SELECT set_config('test.t0', '2024-01-01 00:00:00+00', TRUE);
+-- The worker writes them, so its clock window must reach that far back.
+SELECT set_config('aos.timestamp_window', '10 years', TRUE);
 
 -- The runs of a tenant a guardrail recorded, by run_id.
 CREATE FUNCTION pg_temp.hit(p_tenant text, p_guardrail text) RETURNS text[]

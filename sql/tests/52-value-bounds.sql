@@ -2,7 +2,8 @@
 -- later is refused when it arrives. Through the worker API every such value
 -- raises 22023 (a trace_id collision 23505, a step after finish_run 55000)
 -- with a one-line message naming the field, and writes nothing; by plain SQL
--- the named CHECK refuses it. The largest accepted values still go through
+-- a named CHECK refuses it, or for a worker's timestamps the clock-window
+-- trigger (23514 <table>_<column>_window). The largest accepted values still go through
 -- the PolicyEngine and a refresh of activity.v_runs_o2.
 BEGIN;
 
@@ -123,7 +124,8 @@ INSERT INTO refused (sql, errcode, pattern, why) VALUES
               activity.start_run('t1', 'r-new', 'agent-a', NULL, '{"started_at": "2026-01-01"}')$$,
      '22023', '^aos.timestamp_window must be an interval', 'an aos.timestamp_window that is no interval');
 
--- Plain SQL: the named CHECK refuses what the API would.
+-- Plain SQL: a named CHECK, or for a worker the clock-window trigger (which fires before the
+-- CHECKs, so a worker's infinity is refused as outside the window), refuses what the API would.
 CREATE TEMP TABLE refused_sql (n serial, sql text NOT NULL, constraint_name text NOT NULL, why text NOT NULL);
 GRANT SELECT ON refused_sql TO PUBLIC;
 INSERT INTO refused_sql (sql, constraint_name, why) VALUES
@@ -134,17 +136,42 @@ INSERT INTO refused_sql (sql, constraint_name, why) VALUES
      'runs_output_tokens_max', '9e18 output tokens by UPDATE'),
     ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, started_at)
        VALUES ('t1', 'r-sql', 'a', 'running', 'infinity')$$,
-     'runs_started_at_range', 'started_at infinity inserted directly'),
+     'runs_started_at_window', 'started_at infinity inserted directly'),
     ($$UPDATE activity.runs SET started_at = '2999-01-01' WHERE tenant_id = 't1' AND run_id = 'r-live'$$,
-     'runs_started_at_range', 'started_at 2999 by UPDATE'),
+     'runs_started_at_window', 'started_at 2999 by UPDATE'),
     ($$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, occurred_at)
        VALUES ('t1', 'tr-a', 9, 's', 'success', '-infinity')$$,
-     'aos_trace_steps_occurred_at_range', 'occurred_at -infinity inserted directly');
+     'aos_trace_steps_occurred_at_window', 'occurred_at -infinity inserted directly'),
+    -- the clock window (default 1 day), as the API keeps it
+    ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, started_at)
+       VALUES ('t1', 'r-sql', 'a', 'running', now() - interval '3 days')$$,
+     'runs_started_at_window', 'started_at 3 days ago inserted directly'),
+    ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, created_at)
+       VALUES ('t1', 'r-sql', 'a', 'queued', now() + interval '2 days')$$,
+     'runs_created_at_window', 'created_at 2 days ahead inserted directly'),
+    ($$UPDATE activity.runs SET status = 'succeeded', completed_at = now() - interval '5 days'
+       WHERE tenant_id = 't1' AND run_id = 'r-live'$$,
+     'runs_completed_at_window', 'completed_at 5 days ago by UPDATE'),
+    ($$INSERT INTO activity.aos_traces (tenant_id, trace_id, run_id, started_at)
+       VALUES ('t1', 'tr-sql', 'r-live', '2001-01-01 00:00:00+00')$$,
+     'aos_traces_started_at_window', 'a trace started in 2001 inserted directly'),
+    ($$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, occurred_at)
+       VALUES ('t1', 'tr-a', 9, 's', 'success', now() - interval '2 days')$$,
+     'aos_trace_steps_occurred_at_window', 'occurred_at 2 days ago inserted directly'),
+    -- costs keep every digit or are refused (0016): numeric(12, 6) stored 0.0000004 as 0
+    ($$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, estimated_cost_usd)
+       VALUES ('t1', 'r-sql', 'a', 'queued', 0.0000004)$$,
+     'runs_estimated_cost_usd_micro', 'a run cost below a micro-dollar inserted directly'),
+    ($$UPDATE activity.runs SET estimated_cost_usd = 1000000 WHERE tenant_id = 't1' AND run_id = 'r-live'$$,
+     'runs_estimated_cost_usd_max', 'a run cost of 10^6 USD by UPDATE'),
+    ($$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, cost_usd)
+       VALUES ('t1', 'tr-a', 9, 's', 'success', 0.0000001)$$,
+     'aos_trace_steps_cost_usd_micro', 'a step cost below a micro-dollar inserted directly');
 
 SELECT plan(
     (SELECT count(*)::int * 3 FROM refused)
     + (SELECT count(*)::int * 2 FROM refused_sql)
-    + 13
+    + 18
 );
 
 -- One call at a time as aos_worker: SQLSTATE, message, nothing written.
@@ -202,7 +229,41 @@ SELECT lives_ok(
     'a wider aos.timestamp_window lets a fixed time years away in'
 );
 SELECT set_config('aos.timestamp_window', '', TRUE);
+-- Plain SQL by a worker: the same window, widened the same way; a timestamp an UPDATE leaves alone
+-- is not checked again.
+SELECT set_config('aos.timestamp_window', '3 days', TRUE);
+SELECT lives_ok(
+    $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, started_at)
+      VALUES ('t1', 'r-sql-old', 'agent-a', 'running', now() - interval '2 days')$$,
+    'a worker that widened aos.timestamp_window inserts a run started 2 days ago'
+);
+SELECT set_config('aos.timestamp_window', '', TRUE);
+SELECT lives_ok(
+    $$UPDATE activity.runs SET status = 'succeeded', completed_at = now()
+      WHERE tenant_id = 't1' AND run_id = 'r-sql-old'$$,
+    'with the default window again, the worker completes that run: its started_at is not written, so not checked'
+);
+SELECT lives_ok(
+    $$INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_name, status, cost_usd)
+      VALUES ('t1', 'tr-a', 7, 'search', 'success', 0.000001)$$,
+    'a worker inserts a step costing one micro-dollar directly'
+);
 RESET ROLE;
+SELECT results_eq(
+    $$SELECT estimated_cost_usd::text FROM activity.runs WHERE tenant_id = 't1' AND run_id = 'r-live'$$,
+    $$VALUES ('999999.999999')$$,
+    'the cost is stored with every digit'
+);
+-- The scenario runner injects fixed past times on purpose: the window is a worker's only.
+SET LOCAL ROLE aos_scenario;
+SELECT set_config('aos.tenant_id', 't1', TRUE);
+SELECT lives_ok(
+    $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, created_at)
+      VALUES ('t1', 'r-scn-2024', 'agent-a', 'queued', '2024-09-01 00:00:00+00')$$,
+    'the scenario runner inserts a run created in 2024'
+);
+RESET ROLE;
+SELECT set_config('aos.tenant_id', '', TRUE);
 
 SELECT results_eq(
     $$SELECT input_tokens, output_tokens, estimated_cost_usd FROM activity.runs WHERE tenant_id = 't1' AND run_id = 'r-live'$$,
