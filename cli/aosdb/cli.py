@@ -289,6 +289,37 @@ def check(
     raise typer.Exit(run_check(root, dsn, output_format, emit=typer.echo))
 
 
+@app.command("docs")
+def docs_command(
+    dsn: Optional[str] = DsnOption,
+    check_only: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a committed document is stale."),
+) -> None:
+    """Generate docs/contract.md and docs/er.md from a migrated database (the contract tables and the catalog).
+
+    Example: aosdb docs --check
+    """
+    from aosdb.config import project_root
+    from aosdb.db import connect, is_migrated, not_migrated
+    from aosdb.docs import documents, stale
+
+    target = _dsn(dsn)
+    if not is_migrated(target):
+        raise not_migrated(target)
+    with connect(target) as conn:
+        generated = documents(conn)
+    root = project_root()
+    outdated = stale(root, generated)
+    if check_only:
+        if outdated:
+            raise AosdbError(f"stale: {', '.join(outdated)}; run `aosdb docs` on a migrated database and commit them")
+        typer.echo(f"current: {', '.join(generated)}")
+        return
+    for rel, text in generated.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+        typer.echo(f"{'wrote' if rel in outdated else 'unchanged'} {rel}")
+
+
 @app.command()
 def demo(dsn: Optional[str] = DsnOption) -> None:
     """The guided tour: run the shipped scenarios (kept), show the propagation chain, refresh the

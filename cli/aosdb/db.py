@@ -34,12 +34,33 @@ def connect_raw(dsn: str, autocommit: bool = False) -> psycopg.Connection:
         raise AosdbError(f"invalid DSN: {redact(str(exc).strip())}") from None
 
 
+# A relation, function or schema that does not exist: on a database without aosdb's schemas,
+# the answer is to migrate it, not to read PostgreSQL's message.
+_MISSING_OBJECT = ("42P01", "42883", "3F000")
+
+
+def is_migrated(dsn: str) -> bool:
+    """Whether the database holds aosdb's schemas (a fresh connection: the caller's may be aborted)."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            return conn.execute("SELECT to_regnamespace('aos') IS NOT NULL AND to_regnamespace('activity') IS NOT NULL"
+                                " AND to_regclass('aos.contract_tables') IS NOT NULL").fetchone()[0]
+    except psycopg.Error:
+        return True  # cannot tell: keep the server's own message
+
+
+def not_migrated(dsn: str) -> AosdbError:
+    return AosdbError(f"the database {describe_dsn(dsn)} is not migrated: run `aosdb migrate` first", exit_code=2)
+
+
 @contextmanager
 def connect(dsn: str, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     conn = connect_raw(dsn, autocommit=autocommit)
     try:
         yield conn
     except psycopg.Error as exc:
+        if exc.sqlstate in _MISSING_OBJECT and not is_migrated(dsn):
+            raise not_migrated(dsn) from None
         raise AosdbError(error_line(exc)) from None
     finally:
         conn.close()

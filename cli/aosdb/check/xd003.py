@@ -1,4 +1,4 @@
-"""XD-003 (warning): every SDSR scenario (SPEC 9) states its expected propagation: a non-empty
+"""XD-003 (warning): every SDSR scenario states its expected propagation: a non-empty
 expected_propagation list. Scenarios are the *.yaml / *.yml files under ROOT/scenarios, each
 YAML document one scenario."""
 
