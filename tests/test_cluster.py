@@ -204,3 +204,42 @@ def test_root_keeps_data_in_place_when_postgres_can_traverse() -> None:
 def test_redact_hides_the_secret() -> None:
     assert redact("password=s3cret failed", "s3cret") == "password=******** failed"
     assert redact("nothing to hide", None) == "nothing to hide"
+
+
+def _fake_bin(directory: Path, initdb_fails: bool, with_postgres: bool = True) -> Path:
+    """Server binaries that only say their version; initdb fails when asked to."""
+    directory.mkdir(parents=True)
+    directory.chmod(0o755)
+    for name in ("pg_ctl", "initdb", "postgres"):
+        if name == "postgres" and not with_postgres:
+            continue
+        body = ('echo "initdb: fake failure" >&2; exit 1' if name == "initdb" and initdb_fails
+                else f'echo "{name} (PostgreSQL) 15.8"')
+        (directory / name).write_text(f"#!/bin/sh\n{body}\n")
+        (directory / name).chmod(0o755)
+    return directory
+
+
+def test_a_failed_first_start_leaves_nothing_half_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where the postgres OS user can run it, so root runs it in place.
+    bin_dir = _fake_bin(Path(tempfile.mkdtemp(prefix="aosdb-pytest-fakebin-", dir="/var/tmp")) / "bin", True)
+    monkeypatch.setenv("AOSDB_PG_BIN", str(bin_dir))
+    try:
+        fresh = EmbeddedCluster(workdir=tmp_path, port=free_port())
+        with pytest.raises(AosdbError, match="initdb failed .*initdb: fake failure") as err:
+            fresh.start()
+        assert "\n" not in str(err.value)
+        assert not (tmp_path / ".aosdb").exists()
+    finally:
+        shutil.rmtree(bin_dir.parent, ignore_errors=True)
+
+
+def test_binaries_without_postgres_are_one_line_and_make_nothing(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = _fake_bin(tmp_path / "pg" / "tools", False, with_postgres=False)
+    monkeypatch.setenv("AOSDB_PG_BIN", str(bin_dir))
+    fresh = EmbeddedCluster(workdir=tmp_path / "work", port=free_port())
+    with pytest.raises(AosdbError, match="holds no pg_ctl, initdb and postgres") as err:
+        fresh.start()
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "work").exists() or not (tmp_path / "work" / ".aosdb").exists()

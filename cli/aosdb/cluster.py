@@ -209,11 +209,18 @@ class EmbeddedCluster:
             raise AosdbError(f"port {self.port} on 127.0.0.1 is already in use; set AOSDB_PORT to a free port")
         # Binaries first: without any, nothing is created.
         bin_dir = self._binaries(self._load_state())
+        home_existed = self.home.exists()
         state = self._load_state() or self._new_state()
         state.bin_dir = bin_dir
+        data_existed = state.data_dir.exists()
         self._make_dirs(state)
         if not (state.data_dir / "PG_VERSION").exists():
-            self._initdb(state)
+            try:
+                self._initdb(state)
+            except AosdbError:
+                # A first start that fails leaves nothing half-made behind: the next one starts clean.
+                self._remove_unfinished(state, home_existed, data_existed)
+                raise
         state.port = self.port
         self._save_state(state)
         self._launch(state)
@@ -310,6 +317,19 @@ class EmbeddedCluster:
         return state
 
     # ---- filesystem layout -----------------------------------------------------------
+
+    def _remove_unfinished(self, state: _State, home_existed: bool, data_existed: bool) -> None:
+        import shutil
+
+        if not data_existed:
+            shutil.rmtree(state.data_dir, ignore_errors=True)
+        if not home_existed:
+            for path in (state.socket_dir, state.log_file):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            shutil.rmtree(self.home, ignore_errors=True)
 
     def _make_home(self) -> None:
         if self.home.exists():

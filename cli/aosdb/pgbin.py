@@ -38,7 +38,7 @@ INSTALL_HINT = (
 
 
 def _has_server(bin_dir: Path) -> bool:
-    return (bin_dir / "pg_ctl").is_file() and (bin_dir / "initdb").is_file()
+    return all((bin_dir / name).is_file() for name in ("pg_ctl", "initdb", "postgres"))
 
 
 def debian_root() -> Path:
@@ -76,7 +76,7 @@ def find_bin() -> Path:
     if chosen:
         path = Path(chosen)
         if not _has_server(path):
-            raise AosdbError(f"{ENV_VAR}={chosen} holds no pg_ctl and initdb; point it at a PostgreSQL bin directory")
+            raise AosdbError(f"{ENV_VAR}={chosen} holds no pg_ctl, initdb and postgres; point it at a PostgreSQL bin directory")
         return path
     found = debian_bin() or next(filter(None, (wheel_bin(p) for p in WHEELS)), None)
     if found is None:
@@ -159,7 +159,7 @@ def copy_install_tree(bin_dir: Path, dest: Path, ignore=None) -> Path:
     libs = package.parent / f"{package.name}.libs"
     if libs.is_dir():
         shutil.copytree(libs, dest / libs.name, symlinks=True)
-    return dest / package.name / tree.name / "bin"
+    return dest / package.name / tree.name / bin_dir.resolve().name
 
 
 def _trusted_copy(path: Path, bin_dir: Path) -> bool:
@@ -185,10 +185,10 @@ def _make_world_readable(root: Path) -> None:
 def copy_for_server_user(bin_dir: Path) -> Path:
     """A root-owned a+rx copy of bin_dir's install tree under /var/tmp, keyed by version and path."""
     tree = bin_dir.resolve().parent
-    stamp = (tree / "bin" / "postgres").stat()
+    stamp = (bin_dir.resolve() / "postgres").stat()
     digest = hashlib.sha1(f"{tree}:{stamp.st_size}:{stamp.st_mtime_ns}".encode()).hexdigest()[:12]
     target = COPY_ROOT / f"aosdb-pg{major_version(bin_dir)}-{digest}"
-    copied_bin = target / tree.parent.name / tree.name / "bin"
+    copied_bin = target / tree.parent.name / tree.name / bin_dir.resolve().name
     if _trusted_copy(target, copied_bin):
         return copied_bin
     staging = COPY_ROOT / f"{target.name}.tmp-{os.getpid()}"
@@ -209,7 +209,7 @@ def server_bin(bin_dir: Path | None = None) -> Path:
     """bin_dir (default: find_bin()) made runnable by the server user: as root, a copy when needed."""
     chosen = Path(bin_dir) if bin_dir is not None else find_bin()
     if not _has_server(chosen):
-        raise AosdbError(f"{chosen} holds no pg_ctl and initdb: {INSTALL_HINT}")
+        raise AosdbError(f"{chosen} holds no pg_ctl, initdb and postgres: {INSTALL_HINT}")
     if os.geteuid() != 0 or _server_user_can_run(chosen):
         return chosen
     return copy_for_server_user(chosen)
