@@ -173,7 +173,7 @@ BEGIN
         runs_deleted, traces_deleted, steps_deleted, v_cutoff, batches;
 END
 $fn$;
-COMMENT ON PROCEDURE aos.prune_runs(interval, integer, bigint, bigint, bigint, integer) IS
+COMMENT ON PROCEDURE aos.prune_runs(interval, integer, bigint, bigint, bigint, integer) IS -- noqa: LT01
     'Run retention: deletes the runs completed more than older_than ago (default 90 days), with their traces and steps, '
     'tenant by tenant in batches of at most batch_size runs (default 5000), committing after each, so no batch holds its '
     'row locks for long. Keeps live runs and every run an incident, incident evidence, proposal or prevention record links '
@@ -202,12 +202,14 @@ BEGIN ATOMIC
           AND c.relkind IN ('r', 'p') AND NOT c.relispartition
           AND a.attname = 'tenant_id' AND a.attnum > 0 AND NOT a.attisdropped
     ),
+
     edges AS (
         SELECT DISTINCT f.conrelid AS child, f.confrelid AS parent FROM pg_catalog.pg_constraint AS f
         WHERE f.contype = 'f' AND f.conrelid <> f.confrelid
           AND f.conrelid IN (SELECT t.oid FROM tenant_tables AS t)
           AND f.confrelid IN (SELECT t.oid FROM tenant_tables AS t)
     ),
+
     -- depth: the longest chain of referencing tables below a table. The schemas' foreign keys
     -- form no cycle; the bound only stops a malformed catalog from looping.
     depth (oid, level) AS (
@@ -217,6 +219,7 @@ BEGIN ATOMIC
         INNER JOIN edges AS e ON d.oid = e.child
         WHERE d.level < 64
     )
+
     SELECT d.oid::regclass, max(d.level)::integer FROM depth AS d
     GROUP BY d.oid
     ORDER BY max(d.level), d.oid::regclass::text;
