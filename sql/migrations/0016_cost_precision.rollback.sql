@@ -3,7 +3,7 @@
 -- rewrites both tables under an exclusive lock. The analytics views are dropped for the type
 -- change (aosdb rollback stops first if a DBA built anything on them); the next aosdb migrate
 -- builds them again.
--- squawk-ignore-file changing-column-type, ban-drop-constraint
+-- squawk-ignore-file changing-column-type, ban-drop-constraint, ban-drop-view
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
