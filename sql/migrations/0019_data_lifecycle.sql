@@ -136,11 +136,11 @@ DECLARE
     v_batch record;
 BEGIN
     IF older_than IS NULL OR older_than OPERATOR(pg_catalog.<) pg_catalog.interval '0' THEN
-        RAISE EXCEPTION 'older_than must be an interval of zero or more, not %', coalesce(older_than::text, 'null')
+        RAISE EXCEPTION 'older_than must be an interval of zero or more, not %', coalesce(older_than::pg_catalog.text, 'null')
             USING ERRCODE = '22023';
     END IF;
     IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 OR batch_size OPERATOR(pg_catalog.>) 100000 THEN
-        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', coalesce(batch_size::text, 'null')
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', coalesce(batch_size::pg_catalog.text, 'null')
             USING ERRCODE = '22023';
     END IF;
     v_cutoff := pg_catalog.now() OPERATOR(pg_catalog.-) older_than;
