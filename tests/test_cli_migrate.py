@@ -204,7 +204,7 @@ LAST_MIGRATION_UNDONE = {
                             "WHERE attrelid = 'activity.runs'::regclass AND attname = 'estimated_cost_usd'",
                             "numeric(12,6)"),
     "0019_data_lifecycle": ("SELECT to_regprocedure('aos.offboard_tenant(text)') IS NULL AND NOT EXISTS (SELECT FROM "
-                            "pg_proc WHERE proname IN ('prune_runs', '_prune_runs_batch', '_tenant_tables'))", True),
+                            "pg_proc WHERE proname IN ('prune_runs', '_prune_runs_batch', '_offboard_tenant'))", True),
 }
 
 

@@ -5,8 +5,10 @@ SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
 
 DROP FUNCTION aos.offboard_tenant(text);
-DROP FUNCTION aos._tenant_tables();
+DROP FUNCTION activity._offboard_tenant(text);
+DROP FUNCTION incidents._offboard_tenant(text);
+DROP FUNCTION policies._offboard_tenant(text);
 DROP PROCEDURE aos.prune_runs(interval, integer, bigint, bigint, bigint, integer);
-DROP FUNCTION aos._prune_runs_batch(text, timestamptz, integer, timestamptz, uuid);
+DROP FUNCTION activity._prune_runs_batch(text, timestamptz, integer, timestamptz, uuid);
 
 RESET ROLE;

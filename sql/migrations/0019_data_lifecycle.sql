@@ -18,7 +18,7 @@ SET LOCAL ROLE aos_owner;
 -- before p_cutoff that nothing links to are deleted with their traces and steps. The caller goes on
 -- from (last_created, last_id) while scanned = p_batch_size. Every batch reads and deletes at most
 -- p_batch_size runs, however many linked runs the retention keeps.
-CREATE FUNCTION aos._prune_runs_batch(
+CREATE FUNCTION activity._prune_runs_batch(
     p_tenant_id text, p_cutoff timestamptz, p_batch_size integer,
     p_after_created timestamptz DEFAULT '-infinity',
     p_after_id uuid DEFAULT '00000000-0000-0000-0000-000000000000'
@@ -106,16 +106,16 @@ BEGIN
     RETURN NEXT;
 END
 $fn$;
-COMMENT ON FUNCTION aos._prune_runs_batch(text, timestamptz, integer, timestamptz, uuid) IS
+COMMENT ON FUNCTION activity._prune_runs_batch(text, timestamptz, integer, timestamptz, uuid) IS
     'One batch of aos.prune_runs for one tenant: looks at the next p_batch_size runs created before p_cutoff after the '
     'key (p_after_created, p_after_id) and deletes those completed before p_cutoff that no incident, evidence, proposal '
     'or prevention record links to, with their traces and steps. Returns how many runs it looked at, what it deleted '
     'and the key to go on from. Executable by aos_owner only. Errors: 22023 a null argument or batch size below 1.';
-REVOKE ALL ON FUNCTION aos._prune_runs_batch(text, timestamptz, integer, timestamptz, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION activity._prune_runs_batch(text, timestamptz, integer, timestamptz, uuid) FROM PUBLIC;
 
 -- The procedure commits after every batch, so it cannot pin settings (a procedure with SET
 -- clauses may not COMMIT) nor run as its owner: every name in it is schema-qualified, and the
--- batches run in aos._prune_runs_batch, which pins search_path and jit. It must be CALLed outside
+-- batches run in activity._prune_runs_batch, which pins search_path and jit. It must be CALLed outside
 -- an explicit transaction block (pg_cron does).
 CREATE PROCEDURE aos.prune_runs(
     older_than interval DEFAULT '90 days',
@@ -154,7 +154,7 @@ BEGIN
         v_after_id := '00000000-0000-0000-0000-000000000000';
         LOOP
             SELECT b.* INTO v_batch
-            FROM aos._prune_runs_batch(v_tenant, v_cutoff, batch_size, v_after_created, v_after_id) AS b;
+            FROM activity._prune_runs_batch(v_tenant, v_cutoff, batch_size, v_after_created, v_after_id) AS b;
             batches := batches OPERATOR(pg_catalog.+) 1;
             runs_deleted := runs_deleted OPERATOR(pg_catalog.+) v_batch.runs_deleted;
             traces_deleted := traces_deleted OPERATOR(pg_catalog.+) v_batch.traces_deleted;
@@ -185,49 +185,92 @@ REVOKE ALL ON PROCEDURE aos.prune_runs(interval, integer, bigint, bigint, bigint
 
 -- ------------------------------------------------------------------------------------ offboarding
 
--- The tables a tenant has rows in: every table of the domain schemas with a tenant_id column, in
--- the order their foreign keys let them be emptied (a referencing table before the table it
--- references; aos.tenants last). Read from the catalog, so a table added later is included.
-CREATE FUNCTION aos._tenant_tables()
-RETURNS TABLE (table_oid regclass, delete_order integer)
-LANGUAGE sql STABLE
+-- Each domain empties its own tables of one tenant (its code writes its own domain only), in the
+-- order its foreign keys need, and reports the rows per table. aos.offboard_tenant calls them in
+-- the order the cross-domain links need: policies, incidents, activity, then the platform.
+CREATE FUNCTION policies._offboard_tenant(p_tenant_id text)
+RETURNS TABLE (table_name text, rows_deleted bigint)
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
-BEGIN ATOMIC
-    WITH RECURSIVE tenant_tables AS (
-        SELECT c.oid FROM pg_catalog.pg_class AS c
-        INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid
-        INNER JOIN pg_catalog.pg_attribute AS a ON c.oid = a.attrelid
-        WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies')
-          AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-          AND a.attname = 'tenant_id' AND a.attnum > 0 AND NOT a.attisdropped
-    ),
+AS $fn$
+BEGIN
+    DELETE FROM policies.proposal_incidents AS l WHERE l.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'policies.proposal_incidents';
+    RETURN NEXT;
+    DELETE FROM policies.prevention_records AS r WHERE r.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'policies.prevention_records';
+    RETURN NEXT;
+    DELETE FROM policies.policy_rules AS r WHERE r.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'policies.policy_rules';
+    RETURN NEXT;
+    DELETE FROM policies.policy_proposals AS p WHERE p.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'policies.policy_proposals';
+    RETURN NEXT;
+END
+$fn$;
+COMMENT ON FUNCTION policies._offboard_tenant(text) IS
+    'aos.offboard_tenant''s part in the policies domain: deletes the tenant''s proposal links, prevention records, rules '
+    'and proposals, and returns the rows deleted per table. Executable by aos_owner only.';
+REVOKE ALL ON FUNCTION policies._offboard_tenant(text) FROM PUBLIC;
 
-    edges AS (
-        SELECT DISTINCT f.conrelid AS child, f.confrelid AS parent FROM pg_catalog.pg_constraint AS f
-        WHERE f.contype = 'f' AND f.conrelid <> f.confrelid
-          AND f.conrelid IN (SELECT t.oid FROM tenant_tables AS t)
-          AND f.confrelid IN (SELECT t.oid FROM tenant_tables AS t)
-    ),
+CREATE FUNCTION incidents._offboard_tenant(p_tenant_id text)
+RETURNS TABLE (table_name text, rows_deleted bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    DELETE FROM incidents.incident_events AS e WHERE e.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'incidents.incident_events';
+    RETURN NEXT;
+    DELETE FROM incidents.incident_evidence AS e WHERE e.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'incidents.incident_evidence';
+    RETURN NEXT;
+    DELETE FROM incidents.incidents AS i WHERE i.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'incidents.incidents';
+    RETURN NEXT;
+END
+$fn$;
+COMMENT ON FUNCTION incidents._offboard_tenant(text) IS
+    'aos.offboard_tenant''s part in the incidents domain: deletes the tenant''s incident timelines, evidence and incidents '
+    '(after policies._offboard_tenant: proposals point at incidents), and returns the rows deleted per table. '
+    'Executable by aos_owner only.';
+REVOKE ALL ON FUNCTION incidents._offboard_tenant(text) FROM PUBLIC;
 
-    -- depth: the longest chain of referencing tables below a table. The schemas' foreign keys
-    -- form no cycle; the bound only stops a malformed catalog from looping.
-    depth (oid, level) AS (
-        SELECT t.oid, 0 FROM tenant_tables AS t
-        UNION ALL
-        SELECT e.parent, d.level + 1 FROM depth AS d
-        INNER JOIN edges AS e ON d.oid = e.child
-        WHERE d.level < 64
-    )
-
-    SELECT d.oid::regclass, max(d.level)::integer FROM depth AS d
-    GROUP BY d.oid
-    ORDER BY max(d.level), d.oid::regclass::text;
-END;
-COMMENT ON FUNCTION aos._tenant_tables() IS
-    'The tables of aos, activity, incidents and policies with a tenant_id column, in an order their foreign keys let '
-    'aos.offboard_tenant empty them (referencing tables first, aos.tenants last). Executable by aos_owner only.';
-REVOKE ALL ON FUNCTION aos._tenant_tables() FROM PUBLIC;
+CREATE FUNCTION activity._offboard_tenant(p_tenant_id text)
+RETURNS TABLE (table_name text, rows_deleted bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+BEGIN
+    DELETE FROM activity.aos_trace_steps AS s WHERE s.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'activity.aos_trace_steps';
+    RETURN NEXT;
+    DELETE FROM activity.aos_traces AS t WHERE t.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'activity.aos_traces';
+    RETURN NEXT;
+    DELETE FROM activity.runs AS r WHERE r.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'activity.runs';
+    RETURN NEXT;
+END
+$fn$;
+COMMENT ON FUNCTION activity._offboard_tenant(text) IS
+    'aos.offboard_tenant''s part in the activity domain: deletes the tenant''s trace steps, traces and runs (after the '
+    'incidents and policies parts: their records point at runs), and returns the rows deleted per table. Executable by '
+    'aos_owner only.';
+REVOKE ALL ON FUNCTION activity._offboard_tenant(text) FROM PUBLIC;
 
 CREATE FUNCTION aos.offboard_tenant(p_tenant_id text)
 RETURNS TABLE (table_name text, rows_deleted bigint)
@@ -236,9 +279,9 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $fn$
 DECLARE
-    v_table record;
-    v_count bigint;
     v_logins text;
+    v_table regclass;
+    v_left boolean;
 BEGIN
     IF p_tenant_id IS NULL OR btrim(p_tenant_id) = '' THEN
         RAISE EXCEPTION 'tenant_id is required' USING ERRCODE = '22023';
@@ -260,22 +303,50 @@ BEGIN
         RAISE WARNING 'offboard_tenant: logins % were bound to tenant % and are unbound now', v_logins, p_tenant_id
             USING HINT = 'DROP ROLE them, or bind them to another tenant: an unbound login may choose its tenant.';
     END IF;
-    FOR v_table IN SELECT t.table_oid FROM aos._tenant_tables() AS t ORDER BY t.delete_order, t.table_oid::text LOOP
-        EXECUTE format('DELETE FROM %s WHERE tenant_id = $1', v_table.table_oid) USING p_tenant_id;
-        GET DIAGNOSTICS v_count = ROW_COUNT;
-        table_name := v_table.table_oid::text;
-        rows_deleted := v_count;
-        RETURN NEXT;
+
+    RETURN QUERY SELECT d.table_name, d.rows_deleted FROM policies._offboard_tenant(p_tenant_id) AS d;
+    RETURN QUERY SELECT d.table_name, d.rows_deleted FROM incidents._offboard_tenant(p_tenant_id) AS d;
+    RETURN QUERY SELECT d.table_name, d.rows_deleted FROM activity._offboard_tenant(p_tenant_id) AS d;
+    DELETE FROM aos.events AS e WHERE e.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'aos.events';
+    RETURN NEXT;
+    DELETE FROM aos.bi_logins AS b WHERE b.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'aos.bi_logins';
+    RETURN NEXT;
+    DELETE FROM aos.tenants AS t WHERE t.tenant_id = p_tenant_id;
+    GET DIAGNOSTICS rows_deleted = ROW_COUNT;
+    table_name := 'aos.tenants';
+    RETURN NEXT;
+
+    -- A table with a tenant_id column that the parts above do not know (one a later migration
+    -- adds without a foreign key) would keep the tenant's rows: refuse, and undo everything.
+    FOR v_table IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_class AS c
+        INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid
+        INNER JOIN pg_catalog.pg_attribute AS a ON c.oid = a.attrelid
+        WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies')
+          AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+          AND a.attname = 'tenant_id' AND a.attnum > 0 AND NOT a.attisdropped
+    LOOP
+        EXECUTE format('SELECT EXISTS (SELECT FROM %s WHERE tenant_id = $1)', v_table) INTO v_left USING p_tenant_id;
+        IF v_left THEN
+            RAISE EXCEPTION 'offboard_tenant does not know %, which still has rows of tenant %', v_table, p_tenant_id
+                USING ERRCODE = '55000',
+                      HINT = 'Nothing was deleted. A migration that adds a tenant table must add it to offboarding.';
+        END IF;
     END LOOP;
 END
 $fn$;
 COMMENT ON FUNCTION aos.offboard_tenant(text) IS
     'Deletes every row of tenant p_tenant_id, in one transaction: its runs, traces, steps, incidents and their timeline '
     'and evidence, proposals and their links, rules, prevention records, outbox events, login bindings and the tenant '
-    'itself (every table of the domain schemas with a tenant_id column, referencing tables first). Returns the rows '
+    'itself (each domain''s part in its _offboard_tenant function, in the order the foreign keys need). Returns the rows '
     'deleted per table. The analytics views keep the tenant''s rows until their next refresh (aosdb refresh). Warns '
     'when logins were bound to the tenant: they are unbound now. Executable by aos_owner only (it deletes as the owner, '
-    'past the append-only grants). Errors: 22023 a missing or malformed tenant id, P0002 no such tenant.';
+    'past the append-only grants). Errors: 22023 a missing or malformed tenant id, P0002 no such tenant, 55000 a table '
+    'with a tenant_id column that offboarding does not know still holds rows of the tenant (nothing is deleted).';
 REVOKE ALL ON FUNCTION aos.offboard_tenant(text) FROM PUBLIC;
 
 RESET ROLE;

@@ -1,7 +1,7 @@
 -- Data lifecycle (0019): run retention keeps every run a governance record links to, and
 -- offboarding leaves nothing of a tenant in any table while the other tenants' rows stay exactly
 -- as they were. Only aos_owner may do either. aos.prune_runs commits between batches, which a
--- test in one transaction cannot CALL: its batches are tested here through aos._prune_runs_batch,
+-- test in one transaction cannot CALL: its batches are tested here through activity._prune_runs_batch,
 -- the procedure itself in tests/test_lifecycle.py.
 BEGIN;
 
@@ -49,7 +49,7 @@ INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one'), ('t2', 'T
 -- ------------------------------------------------------------------------------------ prune_runs
 
 -- What the retention must keep is exactly what points at a run: the list of foreign keys on the
--- activity tables from outside them. A new one fails here until aos._prune_runs_batch checks it.
+-- activity tables from outside them. A new one fails here until activity._prune_runs_batch checks it.
 SELECT set_eq(
     $$
     SELECT conrelid::regclass::text, conname::text FROM pg_constraint
@@ -61,7 +61,7 @@ SELECT set_eq(
               ('incidents.incident_evidence', 'incident_evidence_run_fk'),
               ('policies.policy_proposals', 'policy_proposals_triggering_run_fk'),
               ('policies.prevention_records', 'prevention_records_run_fk') $$,
-    'the foreign keys that point at runs, traces or steps are exactly those aos._prune_runs_batch keeps runs for'
+    'the foreign keys that point at runs, traces or steps are exactly those activity._prune_runs_batch keeps runs for'
 );
 
 -- t1: three old successes with traces and steps (to go), and old runs each kept for one reason.
@@ -112,7 +112,7 @@ SELECT results_eq(
 
 -- Batches of 3 over t1's ten old runs: four batches, each a page of at most 3 runs.
 CREATE TEMP TABLE batches ON COMMIT DROP AS
-SELECT 0 AS n, b.* FROM aos._prune_runs_batch('t1', now() - interval '90 days', 3) AS b;
+SELECT 0 AS n, b.* FROM activity._prune_runs_batch('t1', now() - interval '90 days', 3) AS b;
 DO $do$
 DECLARE
     v_last record;
@@ -122,7 +122,7 @@ BEGIN
         EXIT WHEN v_last.scanned < 3 OR v_last.n > 10;
         INSERT INTO batches
         SELECT v_last.n + 1, b.*
-        FROM aos._prune_runs_batch('t1', now() - interval '90 days', 3, v_last.last_created, v_last.last_id) AS b;
+        FROM activity._prune_runs_batch('t1', now() - interval '90 days', 3, v_last.last_created, v_last.last_id) AS b;
     END LOOP;
 END
 $do$;
@@ -165,18 +165,18 @@ SELECT results_eq(
     'a batch of t1 leaves t2''s old run alone'
 );
 SELECT results_eq(
-    $$ SELECT scanned, runs_deleted FROM aos._prune_runs_batch('t1', now() - interval '90 days', 100) $$,
+    $$ SELECT scanned, runs_deleted FROM activity._prune_runs_batch('t1', now() - interval '90 days', 100) $$,
     $$ VALUES (7, 0) $$,
     'a second pass over t1 finds nothing left to delete'
 );
 SELECT results_eq(
     $$ SELECT scanned, runs_deleted, traces_deleted, steps_deleted
-       FROM aos._prune_runs_batch('t1', now() - interval '0', 100) $$,
+       FROM activity._prune_runs_batch('t1', now() - interval '0', 100) $$,
     $$ VALUES (8, 1, 1, 2) $$,
     'with a zero retention the recent completed run goes too, and still nothing linked or live'
 );
 SELECT throws_ok(
-    $$ SELECT * FROM aos._prune_runs_batch('t1', now(), 0) $$, '22023', 'batch_size must be at least 1',
+    $$ SELECT * FROM activity._prune_runs_batch('t1', now(), 0) $$, '22023', 'batch_size must be at least 1',
     'a batch of 0 runs is refused (22023)'
 );
 
@@ -213,9 +213,10 @@ SELECT is_empty(
     $$
     SELECT p.oid::regprocedure::text, a.grantee::regrole::text
     FROM pg_proc AS p CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
-    WHERE p.oid IN ('aos.offboard_tenant(text)'::regprocedure, 'aos._tenant_tables()'::regprocedure,
+    WHERE p.oid IN ('aos.offboard_tenant(text)'::regprocedure, 'activity._offboard_tenant(text)'::regprocedure,
+                    'incidents._offboard_tenant(text)'::regprocedure, 'policies._offboard_tenant(text)'::regprocedure,
                     'aos.prune_runs(interval,integer,bigint,bigint,bigint,integer)'::regprocedure,
-                    'aos._prune_runs_batch(text,timestamptz,integer,timestamptz,uuid)'::regprocedure)
+                    'activity._prune_runs_batch(text,timestamptz,integer,timestamptz,uuid)'::regprocedure)
       AND (a.grantee <> 'aos_owner'::regrole OR p.proowner <> 'aos_owner'::regrole OR p.prosecdef)
     $$,
     'the lifecycle routines belong to aos_owner, run as the caller, and nobody else may execute them'
@@ -275,20 +276,6 @@ SELECT results_eq(
     $$ VALUES (1::bigint), (1::bigint) $$,
     'the tenant row and its login binding are among what it deleted'
 );
-SELECT results_eq(
-    $$ SELECT table_oid::text FROM aos._tenant_tables() ORDER BY delete_order DESC, table_oid::text LIMIT 1 $$,
-    $$ VALUES ('aos.tenants') $$,
-    'the tenant row goes last'
-);
-SELECT is_empty(
-    $$
-    SELECT f.conname FROM pg_constraint AS f
-    JOIN aos._tenant_tables() AS child ON child.table_oid = f.conrelid
-    JOIN aos._tenant_tables() AS parent ON parent.table_oid = f.confrelid
-    WHERE f.contype = 'f' AND f.conrelid <> f.confrelid AND child.delete_order >= parent.delete_order
-    $$,
-    'every referencing table is emptied before the table it references'
-);
 SELECT set_eq(
     'SELECT table_name, row_count, digest FROM pg_temp.tenant_rows(''t2'')',
     'SELECT table_name, row_count, digest FROM t2_before',
@@ -313,6 +300,20 @@ SELECT throws_ok(
 
 SELECT throws_ok($$ SELECT * FROM aos.offboard_tenant('t1') $$, 'P0002', 'tenant t1 does not exist',
     'a tenant offboarded already is unknown (P0002)');
+
+-- A tenant table offboarding does not know (no foreign key stops it) is refused, not left behind.
+CREATE TABLE activity.lifecycle_probe (tenant_id text NOT NULL);
+INSERT INTO activity.lifecycle_probe VALUES ('t2');
+SELECT throws_ok($$ SELECT * FROM aos.offboard_tenant('t2') $$, '55000',
+    'offboard_tenant does not know activity.lifecycle_probe, which still has rows of tenant t2',
+    'a table with a tenant_id column that offboarding does not know stops it (55000)');
+SELECT results_eq(
+    $$ SELECT (SELECT count(*) FROM aos.tenants WHERE tenant_id = 't2')::int,
+              (SELECT count(*) FROM activity.runs WHERE tenant_id = 't2')::int > 0 $$,
+    $$ VALUES (1, TRUE) $$,
+    'and nothing of t2 was deleted'
+);
+DROP TABLE activity.lifecycle_probe;
 
 SELECT * FROM finish();
 ROLLBACK;
