@@ -177,8 +177,9 @@ COMMENT ON PROCEDURE aos.prune_runs(interval, integer, bigint, bigint, bigint, i
     'Run retention: deletes the runs completed more than older_than ago (default 90 days), with their traces and steps, '
     'tenant by tenant in batches of at most batch_size runs (default 5000), committing after each, so no batch holds its '
     'row locks for long. Keeps live runs and every run an incident, incident evidence, proposal or prevention record links '
-    'to (those records have retentions of their own). Reports each batch (NOTICE) and returns the totals. CALL it outside '
-    'a transaction block, as aos_owner (or a member, or a superuser): executable by no other role. The analytics views '
+    'to (those records have retentions of their own). Reports each batch that deleted runs (NOTICE) and returns the '
+    'totals. CALL it outside a transaction block, as aos_owner (or a member, or a superuser): executable by no other '
+    'role. The analytics views '
     'drop the deleted runs at their next refresh. Errors: 22023 a null or negative older_than, a batch_size outside '
     '1..100000; 2D000 CALLed inside a transaction block.';
 REVOKE ALL ON PROCEDURE aos.prune_runs(interval, integer, bigint, bigint, bigint, integer) FROM PUBLIC;
