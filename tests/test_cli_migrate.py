@@ -203,6 +203,8 @@ LAST_MIGRATION_UNDONE = {
     "0016_cost_precision": ("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                             "WHERE attrelid = 'activity.runs'::regclass AND attname = 'estimated_cost_usd'",
                             "numeric(12,6)"),
+    "0019_data_lifecycle": ("SELECT to_regprocedure('aos.offboard_tenant(text)') IS NULL AND NOT EXISTS (SELECT FROM "
+                            "pg_proc WHERE proname IN ('prune_runs', '_prune_runs_batch', '_offboard_tenant'))", True),
 }
 
 

@@ -27,6 +27,10 @@ LEFT JOIN LATERAL (
 ) AS x ON TRUE
 WHERE p.pronamespace IN ('aos'::regnamespace, 'activity'::regnamespace, 'incidents'::regnamespace,
                          'policies'::regnamespace, 'api'::regnamespace)
+  -- A procedure that commits between batches may pin no setting (PostgreSQL refuses COMMIT in a
+  -- procedure with SET clauses): aos.prune_runs runs its batches in activity._prune_runs_batch, which
+  -- this list holds to jit = off.
+  AND p.prokind <> 'p'
   AND (p.provolatile = 'v' OR p.prosecdef OR p.prorettype = 'trigger'::regtype
        OR p.proowner <> 'aos_owner'::regrole OR x.callers IS NOT NULL);
 
