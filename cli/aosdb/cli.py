@@ -301,7 +301,9 @@ def demo(dsn: Optional[str] = DsnOption) -> None:
     raise typer.Exit(run_demo(_dsn(dsn), typer.echo))
 
 
-def _report_refresh(done: list[tuple[str, float, int]]) -> None:
+def _report_refresh(done) -> None:
+    if done.skipped:
+        typer.echo(f"refresh skipped: {done.skipped}")
     for view, elapsed_ms, rows in done:
         typer.echo(f"refreshed {view:<26} {rows:>9} rows in {elapsed_ms:9.1f} ms")
 
@@ -314,7 +316,9 @@ def refresh_views(
 ) -> None:
     """Refresh the analytics views CONCURRENTLY and record each refresh in aos.view_refreshes.
 
-    With --follow it listens to aos_events and refreshes again, at most once per --debounce seconds
+    It calls the procedure aos.refresh_analytics(), which cron or pg_cron can call as well
+    (aosdb schedule refresh). While another refresh runs it prints "refresh skipped: ..." and
+    exits 0. With --follow it listens to aos_events and refreshes again, at most once per --debounce seconds
     while changes keep arriving, until Ctrl-C.
 
     Example: aosdb refresh --follow --debounce 10
