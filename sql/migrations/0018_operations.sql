@@ -92,7 +92,7 @@ BEGIN
     -- The newest refresh of each view stays: it says how fresh the view is.
     DELETE FROM aos.view_refreshes AS r
     WHERE r.refreshed_at < now() - older_than
-      AND r.id < (SELECT max(k.id) FROM aos.view_refreshes AS k WHERE k.view_name = r.view_name);
+      AND r.refreshed_at < (SELECT max(k.refreshed_at) FROM aos.view_refreshes AS k WHERE k.view_name = r.view_name);
     GET DIAGNOSTICS v_refreshes = ROW_COUNT;
     RAISE NOTICE 'aos.prune_outbox: pruned % events, % ticks and % view refreshes older than %',
         v_events, v_ticks, v_refreshes, older_than;
