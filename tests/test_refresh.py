@@ -300,7 +300,7 @@ def test_readers_are_not_blocked_by_a_refresh_in_progress(db: str, refresher) ->
         second = refresher()
         rc, out, err = second.finish()
         assert (rc, err) == (0, ""), f"exit {rc}\n{out}\n{err}"
-        assert second.out + out.splitlines() == [
+        assert second.out == [
             "refresh skipped: another refresh of the analytics views is running"], out
         assert time.monotonic() - started < TIMEOUT / 2, "the second refresh waited instead of skipping"
         assert len(refreshes(db)) == 2

@@ -14,9 +14,12 @@ command fails with one line that says what is missing and how to install it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
+from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import assert_one_error_line, query, scalar
 from aosdb.config import with_dbname
@@ -114,6 +117,19 @@ def test_the_retention_is_scheduled_with_its_age(cron_dsn: str, run_cli) -> None
     assert_one_error_line(bad, "--older-than", "0 or more")
     assert query(cron_dsn, "SELECT command FROM cron.job WHERE jobname = 'aosdb-prune'") == [
         ("CALL aos.prune_outbox(older_than => '7 days')",)]
+
+
+def test_the_readme_recipe_schedules_both_jobs(cron_dsn: str) -> None:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    match = re.search(r"<!-- recipe: pg_cron -->\n```sql\n(.*?)```", text, re.S)
+    assert match, "README.md has no ```sql block marked <!-- recipe: pg_cron -->"
+    with psycopg.connect(cron_dsn, autocommit=True) as conn:
+        conn.execute(match.group(1))
+    assert query(cron_dsn, "SELECT jobname, schedule FROM cron.job WHERE jobname LIKE 'aosdb-%' ORDER BY 1") == [
+        ("aosdb-prune", "0 3 * * *"), ("aosdb-refresh", "* * * * *")]
+    # The commands are the procedures' calls, and they run.
+    for (command,) in query(cron_dsn, "SELECT command FROM cron.job WHERE jobname LIKE 'aosdb-%'"):
+        query(cron_dsn, command)
 
 
 def test_a_database_pg_cron_does_not_serve_is_one_error_line(pg_server: str, fresh_dsn: str, run_cli) -> None:

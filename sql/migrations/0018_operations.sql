@@ -68,7 +68,8 @@ BEGIN
     END LOOP;
 END
 $fn$;
-COMMENT ON PROCEDURE aos.refresh_analytics(interval) IS
+-- The linter reads a procedure's signature as a name and a bracket: LT01 does not apply.
+COMMENT ON PROCEDURE aos.refresh_analytics(interval) IS -- noqa: LT01
     'Refreshes activity.v_runs_o2 and incidents.v_incidents_o2 CONCURRENTLY, in one transaction, and records each '
     'refresh in aos.view_refreshes. Skips (a NOTICE, nothing written) while another refresh runs, and when the last '
     'recorded refresh ended less than min_interval ago. 22023 for a negative or null min_interval. For pg_cron: '
@@ -98,7 +99,8 @@ BEGIN
         v_events, v_ticks, v_refreshes, older_than;
 END
 $fn$;
-COMMENT ON PROCEDURE aos.prune_outbox(interval) IS
+-- The linter reads a procedure's signature as a name and a bracket: LT01 does not apply.
+COMMENT ON PROCEDURE aos.prune_outbox(interval) IS -- noqa: LT01
     'Retention: deletes the events written more than older_than ago (aos.prune_events, with the ticks no kept event '
     'needs) and the aos.view_refreshes rows older than that, keeping the newest refresh of each view. 22023 for a '
     'negative or null older_than. For pg_cron: CALL aos.prune_outbox(''30 days'').';
