@@ -16,7 +16,7 @@ SET LOCAL statement_timeout = '5min';
 
 DO $roles$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'aos_maintenance') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'aos_maintenance') THEN
         CREATE ROLE aos_maintenance NOLOGIN;
     END IF;
 END
