@@ -9,7 +9,7 @@ PYTEST := $(VENV)/bin/pytest
 PG_MAJOR ?= 15
 # Debian packages: the server, then the test and lint tools (only `make setup`/`make test` install them).
 APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-pgtap libtap-parser-sourcehandler-pgtap-perl \
-	postgresql-$(PG_MAJOR)-plpgsql-check
+	postgresql-$(PG_MAJOR)-plpgsql-check postgresql-$(PG_MAJOR)-cron
 # Where Debian puts its servers; aosdb looks there too. AOSDB_DEBIAN_PG=/nonexistent hides them.
 AOSDB_DEBIAN_PG ?= /usr/lib/postgresql
 export AOSDB_DEBIAN_PG

@@ -21,7 +21,8 @@ REPEATABLES = [f"{d}/{p.name}" for d in ("functions", "views") for p in sorted((
 APPLIED_OUTPUT = [f"applied   {mid}" for mid in VERSIONED] + [f"applied   {r} (repeatable)" for r in REPEATABLES]
 DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
 CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposal_engine",
-                  "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario")
+                  "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario",
+                  "aos_maintenance")
 
 
 BOOKKEEPING = {
@@ -203,6 +204,9 @@ LAST_MIGRATION_UNDONE = {
     "0016_cost_precision": ("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                             "WHERE attrelid = 'activity.runs'::regclass AND attname = 'estimated_cost_usd'",
                             "numeric(12,6)"),
+    "0018_operations": ("SELECT to_regprocedure('aos.refresh_analytics(interval)') IS NULL AND to_regprocedure("
+                        "'aos.prune_outbox(interval)') IS NULL AND NOT has_table_privilege('aos_maintenance', "
+                        "'aos.view_refreshes', 'SELECT')", True),
     "0019_data_lifecycle": ("SELECT to_regprocedure('aos.offboard_tenant(text)') IS NULL AND NOT EXISTS (SELECT FROM "
                             "pg_proc WHERE proname IN ('prune_runs', '_prune_runs_batch', '_offboard_tenant'))", True),
 }

@@ -1,5 +1,7 @@
 """SPEC 6.1: `aosdb refresh` and `aosdb refresh --follow` against a real server with real commits.
 
+Both call the procedure aos.refresh_analytics(), which refreshes the two views in one transaction.
+
 Each test gets a migrated clone (its views were built empty at migration time), commits runs
 through the engines, and runs the CLI as a subprocess. Readers are proven unblocked with a
 blocker transaction that holds up a refresh half-way (it has the view locked and waits for a base
@@ -103,9 +105,9 @@ def wait_until(predicate, what: str, timeout: float = TIMEOUT, every: float = 0.
 
 
 def refresh_session(dsn: str, app: str) -> tuple | None:
-    """(pid, wait_event_type, query) of the refresh's backend while it runs a REFRESH statement."""
+    """(pid, wait_event_type, query) of the refresh's backend while it runs the refresh procedure."""
     found = rows(dsn, "SELECT pid, wait_event_type, query FROM pg_stat_activity"
-                      " WHERE application_name = %s AND query LIKE 'REFRESH MATERIALIZED VIEW%%' AND state = 'active'",
+                      " WHERE application_name = %s AND query LIKE 'CALL aos.refresh_analytics%%' AND state = 'active'",
                  (app,))
     return found[0] if found else None
 
@@ -288,10 +290,20 @@ def test_readers_are_not_blocked_by_a_refresh_in_progress(db: str, refresher) ->
         proc = refresher()
         pid, wait_type, statement = wait_until(
             lambda: (s := refresh_session(db, proc.app)) and s[1] == "Lock" and s, "refresh waiting on the blocker")
-        assert statement.startswith("REFRESH MATERIALIZED VIEW CONCURRENTLY activity.v_runs_o2"), statement
+        assert statement.startswith("CALL aos.refresh_analytics()"), statement
         # CONCURRENTLY: EXCLUSIVE on the view (SELECT still allowed), never ACCESS EXCLUSIVE.
         locks = view_locks(db, pid, "activity.v_runs_o2")
         assert ("ExclusiveLock", True) in locks and all(mode != "AccessExclusiveLock" for mode, _ in locks), locks
+
+        # A second refresh meanwhile (cron, pg_cron, another operator) skips at once, writing nothing.
+        started = time.monotonic()
+        second = refresher()
+        rc, out, err = second.finish()
+        assert (rc, err) == (0, ""), f"exit {rc}\n{out}\n{err}"
+        assert second.out == [
+            "refresh skipped: another refresh of the analytics views is running"], out
+        assert time.monotonic() - started < TIMEOUT / 2, "the second refresh waited instead of skipping"
+        assert len(refreshes(db)) == 2
 
         # New readers get through at once: the BI reader, and the API facade that lists from the view.
         with psycopg.connect(db, autocommit=True) as bi:
@@ -395,8 +407,9 @@ def test_ctrl_c_during_a_refresh_stops_cleanly(db: str, refresher) -> None:
         # The interrupted refresh left nothing behind: no session, no log row for it.
         wait_until(lambda: not rows(db, "SELECT 1 FROM pg_stat_activity WHERE application_name = %s", (proc.app,)),
                    "the refresh session gone")
-        # The runs view was refreshed before the stuck one; the stuck one logged nothing.
-        assert [r[0] for r in refreshes(db)] == [*VIEWS, "activity.v_runs_o2"]
+        # One transaction for both views: the interrupted refresh logged nothing, not even the
+        # runs view it had refreshed before the stuck one.
+        assert [r[0] for r in refreshes(db)] == list(VIEWS)
     finally:
         blocker.close()
 

@@ -34,6 +34,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the embedded PostgreSQL cluster in .aosdb/ (or AOSDB_HOME).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+schedule_app = typer.Typer(
+    help="Scheduled jobs inside the server (pg_cron): the views' refresh and the outbox's retention.",
+    no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
 scenario_app = typer.Typer(help="SDSR scenarios: inject causes, assert the effects the engines produce.",
                            no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
@@ -332,7 +336,9 @@ def demo(dsn: Optional[str] = DsnOption) -> None:
     raise typer.Exit(run_demo(_dsn(dsn), typer.echo))
 
 
-def _report_refresh(done: list[tuple[str, float, int]]) -> None:
+def _report_refresh(done) -> None:
+    if done.skipped:
+        typer.echo(f"refresh skipped: {done.skipped}")
     for view, elapsed_ms, rows in done:
         typer.echo(f"refreshed {view:<26} {rows:>9} rows in {elapsed_ms:9.1f} ms")
 
@@ -345,7 +351,9 @@ def refresh_views(
 ) -> None:
     """Refresh the analytics views CONCURRENTLY and record each refresh in aos.view_refreshes.
 
-    With --follow it listens to aos_events and refreshes again, at most once per --debounce seconds
+    It calls the procedure aos.refresh_analytics(), which cron or pg_cron can call as well
+    (aosdb schedule refresh). While another refresh runs it prints "refresh skipped: ..." and
+    exits 0. With --follow it listens to aos_events and refreshes again, at most once per --debounce seconds
     while changes keep arriving, until Ctrl-C.
 
     Example: aosdb refresh --follow --debounce 10
@@ -414,6 +422,87 @@ def prune_events(
         raise AosdbError("give exactly one of --before SEQ and --older-than INTERVAL", exit_code=2)
     events, ticks = prune(_dsn(dsn), before, older_than)
     typer.echo(f"pruned {events} events and {ticks} ticks")
+
+
+EveryOption = typer.Option(None, "--every", metavar="PERIOD",
+                           help="How often: 30s (pg_cron 1.5+), 1min, 15min, 1h, 1d. Or give --cron.")
+CronOption = typer.Option(None, "--cron", metavar="EXPR", help="A pg_cron schedule instead: '*/5 * * * *'.")
+
+
+def _every(every: Optional[str], cron: Optional[str]):
+    from aosdb.schedule import parse_every
+
+    if (every is None) == (cron is None):
+        raise AosdbError("give exactly one of --every PERIOD and --cron EXPR", exit_code=2)
+    return parse_every(every) if every is not None else None
+
+
+@schedule_app.command("refresh")
+def schedule_refresh(
+    every: Optional[str] = EveryOption,
+    cron: Optional[str] = CronOption,
+    min_interval: Optional[str] = typer.Option(
+        None, "--min-interval", metavar="INTERVAL",
+        help="Skip a run when the last refresh ended less than this ago (default: half of --every; 0 with --cron)."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Refresh the analytics views from pg_cron: CALL aos.refresh_analytics() on a schedule.
+
+    Needs pg_cron in the database (the embedded cluster loads it when postgresql-15-cron is
+    installed; make setup installs it). Scheduling again replaces the job (aosdb-refresh).
+
+    Example: aosdb schedule refresh --every 1min
+    """
+    from aosdb.schedule import schedule_refresh as register
+
+    register(_dsn(dsn), _every(every, cron), cron, min_interval, typer.echo)
+
+
+@schedule_app.command("prune")
+def schedule_prune(
+    every: Optional[str] = EveryOption,
+    cron: Optional[str] = CronOption,
+    older_than: str = typer.Option("30 days", "--older-than", metavar="INTERVAL",
+                                   help="Delete events and refresh records older than this."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Outbox retention from pg_cron: CALL aos.prune_outbox(older_than) on a schedule.
+
+    Example: aosdb schedule prune --every 1d --older-than '30 days'
+    """
+    from aosdb.schedule import schedule_prune as register
+
+    register(_dsn(dsn), _every(every, cron), cron, older_than, typer.echo)
+
+
+@schedule_app.command("list")
+def schedule_list(dsn: Optional[str] = DsnOption) -> None:
+    """List the aosdb jobs of pg_cron with their last run.
+
+    Example: aosdb schedule list
+    """
+    from aosdb.schedule import list_jobs
+
+    jobs = list_jobs(_dsn(dsn))
+    if not jobs:
+        typer.echo("no aosdb job is scheduled")
+    for name, expression, command, active, status, started in jobs:
+        last = f"last run {started:%Y-%m-%d %H:%M:%S%z} {status}" if started else "not run yet"
+        typer.echo(f"{name:<14} {expression!r:<16} {'active' if active else 'inactive':<8} {last}: {command}")
+
+
+@schedule_app.command("remove")
+def schedule_remove(
+    name: str = typer.Argument(..., help="refresh, prune, or a job name from aosdb schedule list."),
+    dsn: Optional[str] = DsnOption,
+) -> None:
+    """Remove a scheduled job.
+
+    Example: aosdb schedule remove refresh
+    """
+    from aosdb.schedule import remove_job
+
+    typer.echo(f"removed {remove_job(_dsn(dsn), name)}")
 
 
 def main() -> None:

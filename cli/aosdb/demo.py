@@ -99,7 +99,10 @@ def run_demo(dsn: str, emit: Callable[[str], None]) -> int:
 
         emit("")
         emit("== 3. The analytics views, refreshed CONCURRENTLY (aos.view_refreshes)")
-        for view, elapsed_ms, count in refresh_once(conn):
+        refreshed = refresh_once(conn)
+        if refreshed.skipped:
+            emit(f"refresh skipped: {refreshed.skipped}")
+        for view, elapsed_ms, count in refreshed:
             emit(f"refreshed {view:<26} {count:>6} rows in {elapsed_ms:7.1f} ms")
 
         emit("")

@@ -9,7 +9,8 @@ from aosdb.db import connect
 
 DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
 CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposal_engine",
-                  "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant")
+                  "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant",
+                  "aos_maintenance")
 
 
 def applied_migrations(conn: psycopg.Connection) -> list[str]:

@@ -138,6 +138,24 @@ def extension_dir(bin_dir: Path) -> Path:
     return bin_dir.parent / "share" / "postgresql" / "extension"
 
 
+def library_dir(bin_dir: Path) -> Path:
+    """Where this server loads its shared libraries (and extension modules) from."""
+    pg_config = bin_dir / "pg_config"
+    if pg_config.is_file():
+        proc = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False, timeout=30)
+        if proc.returncode == 0 and proc.stdout.strip():
+            return Path(proc.stdout.strip())
+    for lib in (bin_dir.parent / "lib" / "postgresql", bin_dir.parent / "lib"):
+        if lib.is_dir():
+            return lib
+    return bin_dir.parent / "lib"
+
+
+def has_extension(bin_dir: Path, name: str) -> bool:
+    """Whether this server can load the extension: its module and its control file are installed."""
+    return (library_dir(bin_dir) / f"{name}.so").is_file() and (extension_dir(bin_dir) / f"{name}.control").is_file()
+
+
 # ---- root: binaries the postgres OS user can run -------------------------------------------
 
 

@@ -8,7 +8,8 @@ What the migrations need from a migrating user that is not a superuser:
 
 - CREATE on the database: the runner creates its bookkeeping schema aosdb_migrations (CREATE
   SCHEMA IF NOT EXISTS checks the privilege even when the schema exists);
-- CREATEROLE when a group role is missing: 0001 creates the nine group roles, 0008 aos_bi_tenant;
+- CREATEROLE when a group role is missing: 0001 creates the nine group roles, 0008 aos_bi_tenant,
+  0018 aos_maintenance;
 - SET ROLE aos_owner: every later migration and every repeatable file runs as aos_owner;
 - aos_owner a member of the three engine roles, with SET (ALTER FUNCTION ... OWNER TO an engine
   role) and INHERIT (a changed repeatable file replaces a function an engine role owns);
@@ -33,8 +34,9 @@ from aosdb.errors import AosdbError
 OWNER = "aos_owner"
 WORKER = "aos_worker"
 ENGINE_ROLES = ("aos_incident_engine", "aos_proposal_engine", "aos_policy_engine")
-# Every group role a migration creates when missing: 0001's nine, then 0008's aos_bi_tenant.
-GROUP_ROLES = (OWNER, WORKER, *ENGINE_ROLES, "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant")
+# Every group role a migration creates when missing: 0001's nine, 0008's aos_bi_tenant, 0018's aos_maintenance.
+GROUP_ROLES = (OWNER, WORKER, *ENGINE_ROLES, "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant",
+               "aos_maintenance")
 BOOKKEEPING_SCHEMA = "aosdb_migrations"
 # The migration that gives aos_worker BYPASSRLS when a superuser runs it.
 BYPASSRLS_MIGRATION = "0007_engine_support"

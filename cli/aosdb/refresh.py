@@ -1,5 +1,9 @@
-"""`aosdb refresh`: refresh the analytics views CONCURRENTLY and record each refresh
-in aos.view_refreshes; with --follow, refresh again on events, debounced."""
+"""`aosdb refresh`: CALL aos.refresh_analytics(), which refreshes the analytics views CONCURRENTLY
+and records each refresh in aos.view_refreshes; with --follow, refresh again on events, debounced.
+
+The work is the procedure's, so a refresh by a DBA, cron or pg_cron (`aosdb schedule refresh`) is
+the same refresh, recorded the same way. The procedure runs one refresh at a time: a call while
+another refresh runs skips (a NOTICE, nothing written) and is reported as skipped here."""
 
 from __future__ import annotations
 
@@ -14,32 +18,50 @@ from aosdb.events import CHANNEL, END_OF_BATCH, tick
 VIEWS = ("activity.v_runs_o2", "incidents.v_incidents_o2")
 # How often --follow looks for committed events without a wake-up.
 POLL_SECONDS = 1.0
+SKIPPED_PREFIX = "aos.refresh_analytics: skipped: "
 
 
-def refresh_once(conn: psycopg.Connection) -> list[tuple[str, float, int]]:
-    """Refresh every view, each in its own transaction; returns (view, milliseconds, rows)."""
-    done = []
-    for view in VIEWS:
+class Refreshed(list):
+    """The (view, milliseconds, rows) of each view refreshed; empty with `skipped` set (the
+    procedure's reason) when another refresh was running."""
+
+    def __init__(self, rows=(), skipped: str | None = None):
+        super().__init__(rows)
+        self.skipped = skipped
+
+
+def refresh_once(conn: psycopg.Connection) -> Refreshed:
+    """CALL aos.refresh_analytics() in one transaction and read back the rows it recorded."""
+    notices: list[str] = []
+
+    def keep(diag: psycopg.errors.Diagnostic) -> None:
+        if diag.message_primary:
+            notices.append(diag.message_primary)
+
+    conn.add_notice_handler(keep)
+    try:
         with conn.transaction():
-            started = time.perf_counter()
-            # CONCURRENTLY: readers of the view are never blocked (it has a unique index).
-            conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            rows = conn.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
-            conn.execute(
-                "INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent) VALUES (%s, %s, %s, true)",
-                (view, round(elapsed_ms, 3), rows),
-            )
-        done.append((view, elapsed_ms, rows))
+            conn.execute("CALL aos.refresh_analytics()")
+            # Its own rows: written by this transaction (none when it skipped).
+            rows = conn.execute(
+                "SELECT view_name, duration_ms::float8, row_count FROM aos.view_refreshes AS r"
+                " WHERE r.xmin = pg_current_xact_id_if_assigned()::xid ORDER BY r.id"
+            ).fetchall()
+    finally:
+        conn.remove_notice_handler(keep)
+    done = Refreshed(rows)
+    if not done:
+        reasons = [n[len(SKIPPED_PREFIX):] for n in notices if n.startswith(SKIPPED_PREFIX)]
+        done.skipped = reasons[0] if reasons else "nothing was refreshed"
     return done
 
 
-def refresh(dsn: str) -> list[tuple[str, float, int]]:
+def refresh(dsn: str) -> Refreshed:
     with connect(dsn, autocommit=True) as conn:
         return refresh_once(conn)
 
 
-def follow(dsn: str, debounce: float, report: Callable[[list[tuple[str, float, int]]], None],
+def follow(dsn: str, debounce: float, report: Callable[[Refreshed], None],
            max_refreshes: int | None = None) -> int:
     """Refresh whenever events were committed, at most once per `debounce` seconds while they keep
     arriving. Returns the number of refreshes (stops after max_refreshes when given).
@@ -65,8 +87,13 @@ def follow(dsn: str, debounce: float, report: Callable[[list[tuple[str, float, i
             if wait:
                 for _ in conn.notifies(timeout=wait):
                     pass
-            position = tick(conn)
-            report(refresh_once(conn))
+            previous, position = position, tick(conn)
+            done = refresh_once(conn)
+            report(done)
+            if done.skipped:
+                # Another refresh ran, maybe from before these events: look again next time.
+                position = previous
+                continue
             count += 1
             last = time.monotonic()
     return count

@@ -1,4 +1,4 @@
--- depends: 0016_cost_precision
+-- depends: 0018_operations
 -- Data lifecycle a DBA can run (README, "Data lifecycle"):
 --   * aos.prune_runs(older_than, batch_size): retention of completed runs with their traces and
 --     steps, in batches that each commit; a run that any governance record still links to stays;

@@ -1,5 +1,6 @@
--- The ten group roles: the nine of SPEC section 4 and aos_bi_tenant, the
--- tenant-facing BI role of migration 0008 (SPEC 4: "tenant BI"). They exist,
+-- The eleven group roles: the nine of SPEC section 4, aos_bi_tenant, the
+-- tenant-facing BI role of migration 0008 (SPEC 4: "tenant BI"), and
+-- aos_maintenance, the operations role of 0018 (refresh, retention). They exist,
 -- cannot log in, hold no cluster-wide power, and inherit nothing from each
 -- other except that the owner is a member of the three engine roles (it hands
 -- engine functions to them with ALTER FUNCTION ... OWNER TO).
@@ -8,7 +9,8 @@ BEGIN;
 CREATE TEMP TABLE expected_roles (role_name name PRIMARY KEY) ON COMMIT DROP;
 INSERT INTO expected_roles VALUES
     ('aos_owner'), ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario');
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario'),
+    ('aos_maintenance');
 
 SELECT plan((SELECT count(*)::int * 3 FROM expected_roles) + 2);
 
@@ -48,7 +50,7 @@ SELECT set_eq(
            ('aos_owner', 'aos_proposal_engine'),
            ('aos_owner', 'aos_policy_engine')
     $$,
-    'the ten roles are members of no role but the owner of the three engine roles'
+    'the eleven roles are members of no role but the owner of the three engine roles'
 );
 
 SELECT is_empty(

@@ -9,7 +9,7 @@ SELECT s.schema_name, r.role_name, coalesce(g.privs, '{}')
 FROM (VALUES ('aos'), ('activity'), ('incidents'), ('policies'), ('api')) AS s (schema_name)
 CROSS JOIN (VALUES
     ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario')
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario'), ('aos_maintenance')
 ) AS r (role_name)
 LEFT JOIN (VALUES
     -- aos: granted to PUBLIC, so every role has it.
@@ -22,6 +22,7 @@ LEFT JOIN (VALUES
     ('aos', 'aos_bi', '{USAGE}'),
     ('aos', 'aos_bi_tenant', '{USAGE}'),
     ('aos', 'aos_scenario', '{USAGE}'),
+    ('aos', 'aos_maintenance', '{USAGE}'),
     ('activity', 'aos_worker', '{USAGE}'),
     ('activity', 'aos_policy_engine', '{USAGE}'),
     -- 0007: the IncidentEngine reads the runs that failed (by key, from its trigger).

@@ -34,7 +34,7 @@ FROM (VALUES
 ) AS t (schema_name, table_name)
 CROSS JOIN (VALUES
     ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario')
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario'), ('aos_maintenance')
 ) AS r (role_name)
 LEFT JOIN (VALUES
     -- The WorkerRunner (and the scenario runner, which may do what it may)
@@ -108,6 +108,8 @@ LEFT JOIN (VALUES
     ('activity', 'v_runs_o2', 'aos_bi', '{SELECT}'),
     ('incidents', 'v_incidents_o2', 'aos_bi', '{SELECT}'),
     ('aos', 'view_refreshes', 'aos_bi', '{SELECT}'),
+    -- 0018: operations read when each view was refreshed (the procedures do the writing).
+    ('aos', 'view_refreshes', 'aos_maintenance', '{SELECT}'),
     ('activity', 'v_runs_o2_tenant', 'aos_bi_tenant', '{SELECT}'),
     ('incidents', 'v_incidents_o2_tenant', 'aos_bi_tenant', '{SELECT}')
 ) AS g (schema_name, table_name, role_name, privs)

@@ -18,7 +18,7 @@ INSERT INTO public_functions VALUES
 CREATE TEMP TABLE group_roles (role_name name) ON COMMIT DROP;
 INSERT INTO group_roles VALUES
     ('aos_owner'), ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
-    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario');
+    ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario'), ('aos_maintenance');
 
 -- SPEC 6.2: the eight facades, each STABLE and returning jsonb.
 CREATE TEMP TABLE facades (schema_name name, function_name name, args name[]) ON COMMIT DROP;
@@ -67,13 +67,17 @@ SELECT is_empty(
 -- to send the wake-up NOTIFY (nothing else; the engines hold no grant on it).
 -- aos.login_tenant (0015) reads one row of aos.bi_logins, session_user's binding,
 -- for aos.current_tenant, so that no role needs a grant on the map.
+-- aos.refresh_analytics and aos.prune_outbox (0018) refresh the analytics views
+-- (only their owner may) and prune the outbox and the refresh log, for aos_maintenance.
 SELECT is_empty(
     $$
     SELECT signature FROM domain_functions
     WHERE prosecdef AND owner = 'aos_owner'
-      AND signature NOT IN ('aos.register_tenant(text,text)', 'aos.tg_events__wake()', 'aos.login_tenant()')
+      AND signature NOT IN ('aos.register_tenant(text,text)', 'aos.tg_events__wake()', 'aos.login_tenant()',
+                            'aos.refresh_analytics(interval)', 'aos.prune_outbox(interval)')
     $$,
-    'no SECURITY DEFINER function but aos.register_tenant, aos.tg_events__wake and aos.login_tenant is owned by aos_owner '
+    'no SECURITY DEFINER function but aos.register_tenant, aos.tg_events__wake, aos.login_tenant, '
+    || 'aos.refresh_analytics and aos.prune_outbox is owned by aos_owner '
     || '(it would bypass row-level security)'
 );
 
@@ -242,7 +246,10 @@ SELECT set_eq(
               ('api._check_page(integer,integer)', 'aos_api', 'EXECUTE'),
               ('api._envelope(jsonb,bigint,integer,integer)', 'aos_api', 'EXECUTE'),
               -- 0008: the tenant BI views call it as their reader.
-              ('aos.reader_tenant()', 'aos_bi_tenant', 'EXECUTE') $$,
+              ('aos.reader_tenant()', 'aos_bi_tenant', 'EXECUTE'),
+              -- 0018: the operations procedures.
+              ('aos.refresh_analytics(interval)', 'aos_maintenance', 'EXECUTE'),
+              ('aos.prune_outbox(interval)', 'aos_maintenance', 'EXECUTE') $$,
     'the function grants of the five schemas are exactly the listed EXECUTE grants'
 );
 

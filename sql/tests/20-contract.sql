@@ -118,9 +118,10 @@ SELECT set_eq(
         ('aos_api', NULL, TRUE),
         ('aos_bi', NULL, FALSE),
         ('aos_bi_tenant', NULL, TRUE),
-        ('aos_scenario', 'activity', TRUE)
+        ('aos_scenario', 'activity', TRUE),
+        ('aos_maintenance', NULL, FALSE)
     $$,
-    'aos.contract_roles lists the nine roles of SPEC 4 and tenant BI (0008), the domain each writes and whether '
+    'aos.contract_roles lists the nine roles of SPEC 4, tenant BI (0008) and operations (0018), the domain each writes and whether '
     || 'it is tenant-scoped'
 );
 

@@ -166,7 +166,7 @@ SELECT is_empty(
     $$SELECT r.rolname, f.fn FROM api_functions AS f
       CROSS JOIN pg_roles AS r
       WHERE r.rolname IN ('aos_worker', 'aos_incident_engine', 'aos_proposal_engine', 'aos_policy_engine',
-                          'aos_operator', 'aos_bi', 'aos_bi_tenant', 'aos_scenario')
+                          'aos_operator', 'aos_bi', 'aos_bi_tenant', 'aos_scenario', 'aos_maintenance')
         AND has_function_privilege(r.oid, f.fn, 'EXECUTE')$$,
     'no other role of the contract may execute an api function'
 );
