@@ -83,29 +83,7 @@ SELECT v.* FROM activity.v_runs_o2 AS v
 WHERE v.tenant_id = (SELECT aos.reader_tenant());
 COMMENT ON VIEW activity.v_runs_o2_tenant IS
     'activity.v_runs_o2 restricted to the reader''s tenant: for tenant-facing BI logins (aos.bi_logins).';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.run_id IS 'The worker''s run identifier, unique per tenant.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.tenant_id IS 'Owning tenant (always the reader''s).';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.run_uuid IS 'Generated uuid of the run (activity.runs.id).';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.agent_id IS 'Agent that executed the run.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.status IS 'queued, running, succeeded, failed, retry, halted or aborted.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.state IS 'completed when the status is final, else live.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.error_code IS 'Error code the worker reported (null when none).';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.created_at IS 'When the run was recorded.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.started_at IS 'When the run started.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.completed_at IS 'When the run reached its final status.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.duration_ms IS 'Wall-clock duration in milliseconds.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.input_tokens IS 'LLM input tokens.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.output_tokens IS 'LLM output tokens.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.total_tokens IS 'input_tokens + output_tokens.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.estimated_cost_usd IS 'Estimated cost in US dollars.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.trace_count IS 'Traces of the run.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.step_count IS 'Steps over all traces of the run.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.error_step_count IS 'Steps with status failure.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.retry_count IS 'Retries the steps needed (sum of aos_trace_steps.retry_count).';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.step_cost_usd IS 'Sum of the steps'' cost_usd.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.policy_violation IS 'True when a rule or guardrail was violated.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.is_synthetic IS 'True for runs injected by an SDSR scenario.';
-COMMENT ON COLUMN activity.v_runs_o2_tenant.synthetic_scenario_id IS 'Scenario that injected the run.';
+SELECT aos.copy_column_comments('activity.v_runs_o2', 'activity.v_runs_o2_tenant');
 
 GRANT SELECT ON activity.v_runs_o2_tenant TO aos_bi_tenant;
 
@@ -119,28 +97,6 @@ WHERE v.tenant_id = (SELECT aos.current_tenant())
 ORDER BY v.tenant_id, v.created_at DESC, v.run_id DESC;
 COMMENT ON VIEW activity.v_runs_o2_api IS
     'activity.v_runs_o2 restricted to aos.current_tenant(): read by the api facades (aos_api only).';
-COMMENT ON COLUMN activity.v_runs_o2_api.run_id IS 'The worker''s run identifier, unique per tenant.';
-COMMENT ON COLUMN activity.v_runs_o2_api.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN activity.v_runs_o2_api.run_uuid IS 'Generated uuid of the run (activity.runs.id).';
-COMMENT ON COLUMN activity.v_runs_o2_api.agent_id IS 'Agent that executed the run.';
-COMMENT ON COLUMN activity.v_runs_o2_api.status IS 'queued, running, succeeded, failed, retry, halted or aborted.';
-COMMENT ON COLUMN activity.v_runs_o2_api.state IS 'completed when the status is final, else live.';
-COMMENT ON COLUMN activity.v_runs_o2_api.error_code IS 'Error code the worker reported (null when none).';
-COMMENT ON COLUMN activity.v_runs_o2_api.created_at IS 'When the run was recorded.';
-COMMENT ON COLUMN activity.v_runs_o2_api.started_at IS 'When the run started.';
-COMMENT ON COLUMN activity.v_runs_o2_api.completed_at IS 'When the run reached its final status.';
-COMMENT ON COLUMN activity.v_runs_o2_api.duration_ms IS 'Wall-clock duration in milliseconds.';
-COMMENT ON COLUMN activity.v_runs_o2_api.input_tokens IS 'LLM input tokens.';
-COMMENT ON COLUMN activity.v_runs_o2_api.output_tokens IS 'LLM output tokens.';
-COMMENT ON COLUMN activity.v_runs_o2_api.total_tokens IS 'input_tokens + output_tokens.';
-COMMENT ON COLUMN activity.v_runs_o2_api.estimated_cost_usd IS 'Estimated cost in US dollars.';
-COMMENT ON COLUMN activity.v_runs_o2_api.trace_count IS 'Traces of the run.';
-COMMENT ON COLUMN activity.v_runs_o2_api.step_count IS 'Steps over all traces of the run.';
-COMMENT ON COLUMN activity.v_runs_o2_api.error_step_count IS 'Steps with status failure.';
-COMMENT ON COLUMN activity.v_runs_o2_api.retry_count IS 'Retries the steps needed (sum of aos_trace_steps.retry_count).';
-COMMENT ON COLUMN activity.v_runs_o2_api.step_cost_usd IS 'Sum of the steps'' cost_usd.';
-COMMENT ON COLUMN activity.v_runs_o2_api.policy_violation IS 'True when a rule or guardrail was violated.';
-COMMENT ON COLUMN activity.v_runs_o2_api.is_synthetic IS 'True for runs injected by an SDSR scenario.';
-COMMENT ON COLUMN activity.v_runs_o2_api.synthetic_scenario_id IS 'Scenario that injected the run.';
+SELECT aos.copy_column_comments('activity.v_runs_o2', 'activity.v_runs_o2_api');
 
 GRANT SELECT ON activity.v_runs_o2_api TO aos_api;

@@ -89,30 +89,7 @@ SELECT v.* FROM incidents.v_incidents_o2 AS v
 WHERE v.tenant_id = (SELECT aos.reader_tenant());
 COMMENT ON VIEW incidents.v_incidents_o2_tenant IS
     'incidents.v_incidents_o2 restricted to the reader''s tenant: for tenant-facing BI logins (aos.bi_logins).';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.incident_id IS 'Incident uuid (incidents.incidents.id).';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.severity IS 'low, medium, high or critical.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.lifecycle_state IS 'active, acked or resolved.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.topic IS 'active for active or acked incidents, else resolved.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.category IS 'Category from the failure class.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.error_code IS 'Error code the incident was classified by.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.cause_type IS 'llm_run, system or human.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.title IS 'Short summary.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.source_run_id IS 'Run that caused the incident.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.first_seen_at IS 'When the incident was detected (created_at).';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.last_seen_at IS 'Latest timeline event (or detection when there is none).';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.event_count IS 'Timeline events (incident_events).';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.evidence_count IS 'Pieces of evidence (incident_evidence).';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.recovery_attempted IS 'True when some evidence records an executed recovery.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.recurrence_count IS
-    'Earlier incidents of the same tenant and category detected in the 30 days before this one.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.time_to_resolution_ms IS 'resolved_at - first_seen_at in milliseconds; null while open.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.acknowledged_at IS 'When it was acknowledged.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.resolved_at IS 'When it was resolved.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.resolved_by IS 'Who resolved it.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.resolution_method IS 'auto, manual or rollback.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.is_synthetic IS 'True for effects of an SDSR scenario.';
-COMMENT ON COLUMN incidents.v_incidents_o2_tenant.synthetic_scenario_id IS 'Scenario the incident stems from.';
+SELECT aos.copy_column_comments('incidents.v_incidents_o2', 'incidents.v_incidents_o2_tenant');
 
 GRANT SELECT ON incidents.v_incidents_o2_tenant TO aos_bi_tenant;
 
@@ -126,29 +103,6 @@ WHERE v.tenant_id = (SELECT aos.current_tenant())
 ORDER BY v.tenant_id, v.first_seen_at DESC, v.incident_id DESC;
 COMMENT ON VIEW incidents.v_incidents_o2_api IS
     'incidents.v_incidents_o2 restricted to aos.current_tenant(): read by the api facades (aos_api only).';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.incident_id IS 'Incident uuid (incidents.incidents.id).';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.severity IS 'low, medium, high or critical.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.lifecycle_state IS 'active, acked or resolved.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.topic IS 'active for active or acked incidents, else resolved.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.category IS 'Category from the failure class.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.error_code IS 'Error code the incident was classified by.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.cause_type IS 'llm_run, system or human.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.title IS 'Short summary.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.source_run_id IS 'Run that caused the incident.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.first_seen_at IS 'When the incident was detected (created_at).';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.last_seen_at IS 'Latest timeline event (or detection when there is none).';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.event_count IS 'Timeline events (incident_events).';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.evidence_count IS 'Pieces of evidence (incident_evidence).';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.recovery_attempted IS 'True when some evidence records an executed recovery.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.recurrence_count IS
-    'Earlier incidents of the same tenant and category detected in the 30 days before this one.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.time_to_resolution_ms IS 'resolved_at - first_seen_at in milliseconds; null while open.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.acknowledged_at IS 'When it was acknowledged.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.resolved_at IS 'When it was resolved.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.resolved_by IS 'Who resolved it.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.resolution_method IS 'auto, manual or rollback.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.is_synthetic IS 'True for effects of an SDSR scenario.';
-COMMENT ON COLUMN incidents.v_incidents_o2_api.synthetic_scenario_id IS 'Scenario the incident stems from.';
+SELECT aos.copy_column_comments('incidents.v_incidents_o2', 'incidents.v_incidents_o2_api');
 
 GRANT SELECT ON incidents.v_incidents_o2_api TO aos_api;
