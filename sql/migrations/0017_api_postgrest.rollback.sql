@@ -1,0 +1,22 @@
+-- Undoes 0017: the facades of the named-argument api and their helpers are dropped with
+-- api_private. The facades of the checked-out sql/functions/api_*.sql come back with the next
+-- aosdb migrate (a rollback marks every repeatable file pending), as 0016's views do.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+SET LOCAL ROLE aos_owner;
+
+DROP FUNCTION IF EXISTS api.activity_runs(text, text, text, boolean, boolean, timestamptz, timestamptz, integer, integer);
+DROP FUNCTION IF EXISTS api.activity_run(text);
+DROP FUNCTION IF EXISTS api.activity_run_evidence(text);
+DROP FUNCTION IF EXISTS api.incidents(text, text, text, text, text, text, boolean, timestamptz, timestamptz, integer,
+    integer);
+DROP FUNCTION IF EXISTS api.incident(uuid);
+DROP FUNCTION IF EXISTS api.incident_evidence(uuid);
+DROP FUNCTION IF EXISTS api.policy_proposals(text, text, boolean, timestamptz, timestamptz, integer, integer);
+DROP FUNCTION IF EXISTS api.policy_proposal(uuid);
+DELETE FROM aos.contract_grants WHERE schema_name = 'aos' AND table_name = 'api_endpoints';
+DELETE FROM aos.contract_tables WHERE schema_name = 'aos' AND table_name = 'api_endpoints';
+DROP VIEW aos.api_endpoints;
+DROP SCHEMA api_private CASCADE;
+
+RESET ROLE;
