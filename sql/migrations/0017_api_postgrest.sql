@@ -7,7 +7,7 @@
 --   * "not found" is SQLSTATE PT404 (sql/functions/api_*.sql).
 -- The old helpers and the old facade signatures are dropped here, so no overload is left behind;
 -- sql/functions/api_*.sql create the new ones after the versioned migrations. The contract rows
--- name functions without signatures and stay as they are.
+-- name functions without signatures; each facade's endpoint becomes the route a gateway serves.
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
 SET LOCAL ROLE aos_owner;
@@ -67,6 +67,12 @@ COMMENT ON COLUMN aos.api_endpoints.argument_types IS 'Input argument types in o
 COMMENT ON COLUMN aos.api_endpoints.return_type IS 'Result type.';
 COMMENT ON COLUMN aos.api_endpoints.volatility IS 'immutable, stable or volatile (volatile would be POST only, read-write).';
 GRANT SELECT ON aos.api_endpoints TO aos_api;
+
+-- A gateway exposing schema api serves api.<name> at /rpc/<name> (GET: arguments in the query
+-- string; POST: a JSON object), nowhere else.
+UPDATE aos.contract_facades SET endpoint = '/rpc/' || split_part(function_name, '.', 2);
+COMMENT ON COLUMN aos.contract_facades.endpoint IS
+    'The route a gateway exposing schema api serves the function at: /rpc/<name>, by GET or POST.';
 
 INSERT INTO aos.contract_tables (schema_name, table_name, domain, kind, tenant_scoped) VALUES
 ('aos', 'api_endpoints', 'platform', 'view', FALSE);
