@@ -68,3 +68,5 @@ COMMENT ON FUNCTION api_private.envelope(jsonb, bigint, integer, integer) IS
 GRANT EXECUTE ON FUNCTION api_private.one_of(text, text, text[]), api_private.check_page(integer, integer),
     api_private.envelope(jsonb, bigint, integer, integer)
 TO aos_api;
+-- The facades took a jsonb of filters until 0017 and checked its keys with this; no longer.
+REVOKE EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) FROM aos_api;
