@@ -203,6 +203,8 @@ LAST_MIGRATION_UNDONE = {
     "0016_cost_precision": ("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                             "WHERE attrelid = 'activity.runs'::regclass AND attname = 'estimated_cost_usd'",
                             "numeric(12,6)"),
+    "0017_api_postgrest": ("SELECT to_regnamespace('api_private') IS NULL AND to_regclass('aos.api_endpoints') IS NULL "
+                           "AND NOT EXISTS (SELECT FROM aos.contract_facades WHERE endpoint LIKE '/rpc/%')", True),
 }
 
 
