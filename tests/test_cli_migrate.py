@@ -19,7 +19,7 @@ VERSIONED = sorted(p.stem for p in MIGRATIONS.glob("*.sql") if not p.name.endswi
 # Repeatable files, in the order migrate applies them: functions/ then views/, by name.
 REPEATABLES = [f"{d}/{p.name}" for d in ("functions", "views") for p in sorted((MIGRATIONS.parent / d).glob("*.sql"))]
 APPLIED_OUTPUT = [f"applied   {mid}" for mid in VERSIONED] + [f"applied   {r} (repeatable)" for r in REPEATABLES]
-DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
+DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api", "api_private")
 CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposal_engine",
                   "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario")
 

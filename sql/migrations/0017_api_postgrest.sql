@@ -10,9 +10,11 @@
 -- name functions without signatures; each facade's endpoint becomes the route a gateway serves.
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
-SET LOCAL ROLE aos_owner;
 
-CREATE SCHEMA api_private;
+-- Created by the migrating user (who holds CREATE on the database: it made aosdb's bookkeeping
+-- schema) for aos_owner, which may lack CREATE on a database copied from a template.
+CREATE SCHEMA api_private AUTHORIZATION aos_owner;
+SET LOCAL ROLE aos_owner;
 COMMENT ON SCHEMA api_private IS
     'Helpers of the api facades (validation, the list envelope, tenant-scoped lookups): never exposed over HTTP.';
 GRANT USAGE ON SCHEMA api_private TO aos_api;
@@ -44,16 +46,15 @@ SELECT
     ARRAY(
         SELECT coalesce(p.proargnames[a.n], '')
         FROM generate_series(1, p.pronargs) AS a (n) ORDER BY a.n
-    )::text [] AS argument_names,
+    ) AS argument_names,
     ARRAY(
-        SELECT format_type(t.oid, NULL)
-        FROM unnest(p.proargtypes::oid []) WITH ORDINALITY AS a (oid, n)
-        INNER JOIN pg_type AS t ON t.oid = a.oid ORDER BY a.n
-    )::text [] AS argument_types,
+        SELECT format_type(a.type_oid, NULL)
+        FROM unnest(p.proargtypes) WITH ORDINALITY AS a (type_oid, n) ORDER BY a.n
+    ) AS argument_types,
     pg_get_function_result(p.oid) AS return_type,
     CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END AS volatility
-FROM pg_proc AS p
-INNER JOIN pg_namespace AS n ON n.oid = p.pronamespace
+FROM pg_catalog.pg_proc AS p
+INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
 WHERE n.nspname = 'api'
   AND has_schema_privilege('aos_api', n.oid, 'USAGE')
   AND has_function_privilege('aos_api', p.oid, 'EXECUTE');
