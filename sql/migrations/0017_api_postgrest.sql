@@ -8,6 +8,9 @@
 -- The old helpers and the old facade signatures are dropped here, so no overload is left behind;
 -- sql/functions/api_*.sql create the new ones after the versioned migrations. The contract rows
 -- name functions without signatures; each facade's endpoint becomes the route a gateway serves.
+-- Dropping the old signatures is the point: a client of the jsonb signatures must move to the
+-- named arguments (the README's "Facades for UIs and services").
+-- squawk-ignore-file ban-drop-function
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
 
@@ -43,18 +46,20 @@ CREATE VIEW aos.api_endpoints AS
 SELECT
     n.nspname || '.' || p.proname AS function_name,
     pg_get_function_arguments(p.oid) AS arguments,
-    ARRAY(
+    array(
         SELECT coalesce(p.proargnames[a.n], '')
-        FROM generate_series(1, p.pronargs) AS a (n) ORDER BY a.n
+        FROM generate_series(1, p.pronargs) AS a (n)
+        ORDER BY a.n
     ) AS argument_names,
-    ARRAY(
+    array(
         SELECT format_type(a.type_oid, NULL)
-        FROM unnest(p.proargtypes) WITH ORDINALITY AS a (type_oid, n) ORDER BY a.n
+        FROM unnest(p.proargtypes) WITH ORDINALITY AS a (type_oid, n)
+        ORDER BY a.n
     ) AS argument_types,
     pg_get_function_result(p.oid) AS return_type,
     CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END AS volatility
 FROM pg_catalog.pg_proc AS p
-INNER JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+INNER JOIN pg_catalog.pg_namespace AS n ON p.pronamespace = n.oid
 WHERE n.nspname = 'api'
   AND has_schema_privilege('aos_api', n.oid, 'USAGE')
   AND has_function_privilege('aos_api', p.oid, 'EXECUTE');
