@@ -2,7 +2,10 @@
 replayed as exactly the SQL PostgREST sends for it, on a session of a NOINHERIT authenticator
 login granted aos_api, and its outcome read the way PostgREST reads it.
 
-What is mirrored, from PostgREST's source (src/PostgREST/Query/*.hs of the v12 line):
+What is mirrored, from PostgREST's source (github.com/PostgREST/postgrest, src/PostgREST/Query/:
+QueryBuilder.hs callPlanToQuery, SqlFragment.hs fromJsonBodyF / setConfigLocal / currentSettingF /
+asJsonF, Statements.hs prepareCall, PreQuery.hs txVarQuery) and its v12 references
+(docs.postgrest.org/en/v12/references/transactions.html and .../errors.html):
 
 - the transaction: ``BEGIN ISOLATION LEVEL READ COMMITTED`` with READ ONLY for GET; for POST the
   access mode follows the function's volatility (VOLATILE: READ WRITE; STABLE and IMMUTABLE:
@@ -13,7 +16,8 @@ What is mirrored, from PostgREST's source (src/PostgREST/Query/*.hs of the v12 l
   (the exposed schema, then db-extra-search-path's default "public"), the role's settings
   (``ALTER ROLE ... SET`` of the impersonated role, before the role), role, request.jwt.claims
   (the JWT's claims with "role" inserted), request.method, request.path, request.headers,
-  request.cookies. No function setting is hoisted: the facades set none of
+  request.cookies (later versions add tenant settings between the claims and the method). No
+  function setting is hoisted: the facades set none of
   db-hoisted-tx-settings (statement_timeout, plan_filter.statement_cost_limit,
   default_transaction_isolation).
 - QueryBuilder.callPlanToQuery with SqlFragment.fromJsonBodyF: the arguments arrive as one JSON
@@ -326,7 +330,8 @@ def test_no_tenant_is_403(session: psycopg.Connection, world: World, facade: str
 
 
 def test_unknown_argument_is_no_endpoint(session: psycopg.Connection) -> None:
-    for args in ({"p_filters": '{"status":"failed"}'}, {"limit": 10}, {"tenant_id": B}):
+    """The old jsonb argument, or a tenant asked for by name: no function takes it (PGRST202)."""
+    for args in ({"p_filters": '{"status":"failed"}'}, {"tenant_id": B}, {"status": "failed", "p_limit": 5}):
         response = request(session, "GET", "activity_runs", args, A)
         assert response.status == 404 and response.body["code"] == "PGRST202", (args, response)
 
