@@ -470,12 +470,12 @@ FACADES = (
     ("api.policy_proposal", "api.policy_proposal(%s::uuid)", "proposal"),
     ("api.policy_proposal (pending)", "api.policy_proposal(%s::uuid)", "pending_proposal"),
     ("api.policy_proposal (storm)", "api.policy_proposal(%s::uuid)", "storm_proposal"),
-    ("api.activity_runs page 1", "api.activity_runs('{}', 50, 0)", None),
-    ("api.activity_runs status=failed", """api.activity_runs('{"status": "failed"}', 50, 0)""", None),
-    ("api.incidents page 1", "api.incidents('{}', 50, 0)", None),
-    ("api.incidents severity=high", """api.incidents('{"severity": "high"}', 50, 0)""", None),
-    ("api.policy_proposals page 1", "api.policy_proposals('{}', 50, 0)", None),
-    ("api.policy_proposals status=pending", """api.policy_proposals('{"status": "pending"}', 50, 0)""", None),
+    ("api.activity_runs page 1", "api.activity_runs()", None),
+    ("api.activity_runs status=failed", "api.activity_runs(status => 'failed')", None),
+    ("api.incidents page 1", "api.incidents()", None),
+    ("api.incidents severity=high", "api.incidents(severity => 'high')", None),
+    ("api.policy_proposals page 1", "api.policy_proposals()", None),
+    ("api.policy_proposals status=pending", "api.policy_proposals(status => 'pending')", None),
 )
 WARMUP = 100
 
@@ -603,9 +603,9 @@ def _facade_queries(tenant: str, run: str, failed_run: str, incident: str, propo
     traces = ("SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t.started_at, t.trace_id), '[]') "
               "FROM activity.aos_traces AS t WHERE t.tenant_id = {t} AND t.run_id = {r}")
     return [
-        ("api._run (activity_run, activity_run_evidence)",
+        ("api_private.run (activity_run, activity_run_evidence)",
          f"SELECT to_jsonb(r) FROM activity.runs AS r WHERE r.tenant_id = {t} AND r.run_id = {q['run']}"),
-        ("api._run_traces", traces.format(t=t, r=q["run"])),
+        ("api_private.run_traces", traces.format(t=t, r=q["run"])),
         ("api.activity_run: analytics",
          f"SELECT to_jsonb(v) - 'tenant_id' - 'run_id' FROM activity.v_runs_o2_api AS v "
          f"WHERE v.tenant_id = {t} AND v.run_id = {q['run']}"),
@@ -624,7 +624,7 @@ def _facade_queries(tenant: str, run: str, failed_run: str, incident: str, propo
         ("api.activity_run_evidence: prevention_records",
          f"SELECT coalesce(jsonb_agg(to_jsonb(pr) ORDER BY pr.created_at, pr.id), '[]') "
          f"FROM policies.prevention_records AS pr WHERE pr.tenant_id = {t} AND pr.run_id = {q['failed']}"),
-        ("api._incident (incident, incident_evidence)",
+        ("api_private.incident (incident, incident_evidence)",
          f"SELECT to_jsonb(i) FROM incidents.incidents AS i WHERE i.tenant_id = {t} AND i.id = {q['inc']}"),
         ("api.incident: event_count",
          f"SELECT count(*) FROM incidents.incident_events AS e WHERE e.tenant_id = {t} AND e.incident_id = {q['inc']}"),

@@ -335,7 +335,7 @@ def test_stray_read_grant_in_the_catalog(invoke, migrated_dsn: str) -> None:
 def test_live_facade_reading_outside_its_row(invoke, migrated_dsn: str) -> None:
     """A helper replaced in the database (not in the tree) makes two facades read a guardrail table."""
     _break(migrated_dsn, """
-        CREATE OR REPLACE FUNCTION api._run_traces(p_run_id text) RETURNS jsonb
+        CREATE OR REPLACE FUNCTION api_private.run_traces(p_run_id text) RETURNS jsonb
         LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
             SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')
             FROM activity.aos_traces AS t
@@ -343,9 +343,32 @@ def test_live_facade_reading_outside_its_row(invoke, migrated_dsn: str) -> None:
             WHERE t.run_id = p_run_id
         $fn$""")
     result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
-    assert {(f["file"], f["rule"]) for f in findings} == {("db:api._run_traces(text)", "XD-001")}, str(result)
+    assert {(f["file"], f["rule"]) for f in findings} == {("db:api_private.run_traces(text)", "XD-001")}, str(result)
     assert {m for f in findings for m in re.findall(r"api\.activity_run\w*", f["message"])} == {
         "api.activity_run", "api.activity_run_evidence"}, str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_live_helper_in_the_exposed_schema(invoke, migrated_dsn: str) -> None:
+    """Every function of api is served over HTTP: a helper created there (not in api_private) is an
+    endpoint without a contract row."""
+    _break(migrated_dsn, """
+        CREATE FUNCTION api._tenant_of(p_run_id text) RETURNS text
+        LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+            SELECT r.tenant_id FROM activity.runs AS r WHERE r.run_id = p_run_id
+        $fn$""")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert {(f["file"], f["rule"]) for f in findings} == {("db:api._tenant_of(text)", "XD-001")}, str(result)
+    assert "helpers live in api_private" in findings[0]["message"], str(result)
+    assert result.returncode == 1, str(result)
+
+
+def test_live_volatile_helper_in_api_private(invoke, migrated_dsn: str) -> None:
+    """The helpers are read-only like the facades: a VOLATILE one in api_private is reported."""
+    _break(migrated_dsn, "ALTER FUNCTION api_private.run_traces(text) VOLATILE")
+    result, findings = check_json(invoke, str(REPO_ROOT), "--dsn", migrated_dsn)
+    assert {(f["file"], f["rule"]) for f in findings} == {("db:api_private.run_traces(text)", "XD-001")}, str(result)
+    assert "VOLATILE" in findings[0]["message"], str(result)
     assert result.returncode == 1, str(result)
 
 

@@ -19,7 +19,7 @@ VERSIONED = sorted(p.stem for p in MIGRATIONS.glob("*.sql") if not p.name.endswi
 # Repeatable files, in the order migrate applies them: functions/ then views/, by name.
 REPEATABLES = [f"{d}/{p.name}" for d in ("functions", "views") for p in sorted((MIGRATIONS.parent / d).glob("*.sql"))]
 APPLIED_OUTPUT = [f"applied   {mid}" for mid in VERSIONED] + [f"applied   {r} (repeatable)" for r in REPEATABLES]
-DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
+DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api", "api_private")
 CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposal_engine",
                   "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario",
                   "aos_maintenance")
@@ -204,6 +204,8 @@ LAST_MIGRATION_UNDONE = {
     "0016_cost_precision": ("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                             "WHERE attrelid = 'activity.runs'::regclass AND attname = 'estimated_cost_usd'",
                             "numeric(12,6)"),
+    "0017_api_postgrest": ("SELECT to_regnamespace('api_private') IS NULL AND to_regclass('aos.api_endpoints') IS NULL "
+                           "AND NOT EXISTS (SELECT FROM aos.contract_facades WHERE endpoint LIKE '/rpc/%')", True),
     "0018_operations": ("SELECT to_regprocedure('aos.refresh_analytics(interval)') IS NULL AND to_regprocedure("
                         "'aos.prune_outbox(interval)') IS NULL AND NOT has_table_privilege('aos_maintenance', "
                         "'aos.view_refreshes', 'SELECT')", True),

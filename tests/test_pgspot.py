@@ -90,7 +90,7 @@ def test_the_allowlist_reasons_hold(migrated_dsn: str) -> None:
 
     unpinned = query(migrated_dsn, """
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
-        WHERE p.pronamespace::regnamespace::text IN ('aos', 'activity', 'incidents', 'policies', 'api')
+        WHERE p.pronamespace::regnamespace::text IN ('aos', 'activity', 'incidents', 'policies', 'api', 'api_private')
           AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%')
           AND p.prosqlbody IS NULL
           AND NOT (p.prokind = 'p' AND NOT p.prosecdef AND p.proowner = 'aos_owner'::regrole
@@ -99,7 +99,7 @@ def test_the_allowlist_reasons_hold(migrated_dsn: str) -> None:
     assert unpinned == [], "functions without SET search_path nor a SQL-standard body"
     creators = query(migrated_dsn, """
         SELECT n.nspname::text, r.rolname::text FROM pg_namespace AS n CROSS JOIN pg_roles AS r
-        WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api') AND NOT r.rolsuper
+        WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api', 'api_private') AND NOT r.rolsuper
           AND r.rolname <> 'aos_owner' AND has_schema_privilege(r.oid, n.oid, 'CREATE')""")
     assert creators == [], "roles besides aos_owner that may create in the schemas"
     assert query(migrated_dsn, "SELECT has_schema_privilege('public', 'public', 'CREATE')") == [(False,)]

@@ -43,7 +43,7 @@ from aosdb.errors import AosdbError
 MAJORS = [15, 18]
 README = REPO_ROOT / "README.md"
 SCENARIOS = REPO_ROOT / "scenarios"
-DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
+DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api", "api_private")
 CONTRACT_ROLES = set(privileges.GROUP_ROLES)
 ENGINES = ", ".join(privileges.ENGINE_ROLES)
 BYPASSRLS_LINE = f"aosdb: warning: {privileges.BYPASSRLS_WARNING}"

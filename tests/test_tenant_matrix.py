@@ -31,7 +31,7 @@ from conftest import _create_database, _drop_database, server_bin
 pytestmark = pytest.mark.skipif(server_bin() is None, reason="no PostgreSQL server binaries")
 
 A, B = "tnt-alpha", "tnt-bravo"
-SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
+SCHEMAS = ("aos", "activity", "incidents", "policies", "api", "api_private")  # api_private: the facades' helpers
 BI_TENANT = "aos_bi_tenant"  # probed through a login mapped to A in aos.bi_logins
 
 # Trusted with every tenant by design: probed, but a B row in their results is no leak.
@@ -214,9 +214,16 @@ def probe_relation(conn: psycopg.Connection, world: World, role: str, rel: str, 
         tally.problems.append(f"{role} reading {rel} (tenant {tenant}) sees {found[:5]}")
 
 
+LIST_FILTERS = {"status", "state", "lifecycle_state", "topic", "severity", "cause_type", "proposal_type", "category",
+                "error_code", "agent_id", "is_synthetic", "policy_violation"}  # fmt: skip
+
+
 # Harmless values by parameter type and name, with the ids of the tenant the call is aimed at.
 def argument(typ: str, name: str, t: Tenant) -> tuple[object, str]:
     n = name.lower()
+    # The list facades' filters (named arguments, 0017): none, so that a list shows all it may.
+    if n in LIST_FILTERS or n.endswith(("_after", "_before")):
+        return None, typ
     if typ == "uuid":
         for kind in ("incident", "proposal", "rule"):
             if kind in n:
@@ -239,7 +246,7 @@ def argument(typ: str, name: str, t: Tenant) -> tuple[object, str]:
                 return value, typ
         return "{}", typ
     if typ in ("integer", "bigint", "smallint"):
-        return (0 if "offset" in n else 10 if "limit" in n else 1), typ
+        return (0 if "offset" in n else 10 if "limit" in n or n == "page_size" else 1), typ
     return {"numeric": (1, typ), "boolean": (False, typ), "timestamp with time zone": ("now", typ),
             "interval": ("1 day", typ), "text[]": ("{}", typ)}.get(typ, (None, typ))  # fmt: skip
 

@@ -121,6 +121,6 @@ def run_demo(dsn: str, emit: Callable[[str], None]) -> int:
         with conn.transaction():
             conn.execute("SET LOCAL ROLE aos_api")
             conn.execute("SELECT set_config('aos.tenant_id', %s, true)", (tenant,))
-            evidence = conn.execute("SELECT api.incident_evidence(%s)", (incident_id,)).fetchone()[0]
+            evidence = conn.execute("SELECT api.incident_evidence(incident_id => %s)", (incident_id,)).fetchone()[0]
         emit(json.dumps(evidence, indent=2, sort_keys=True, default=str))
     return status

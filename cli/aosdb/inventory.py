@@ -7,7 +7,7 @@ import psycopg
 from aosdb.config import describe_dsn
 from aosdb.db import connect
 
-DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api")
+DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api", "api_private")
 CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposal_engine",
                   "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant",
                   "aos_maintenance")

@@ -178,7 +178,7 @@ COMMENT ON FUNCTION activity._require_keys(text, jsonb, text[]) IS
     'Input validation helper: raises 22023 when p_object is not an object, has a key outside p_allowed or is over '
     'the bounds of aos._check_json.';
 -- The api facades check their filter objects with it too.
-GRANT EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) TO aos_worker, aos_scenario, aos_api;
+GRANT EXECUTE ON FUNCTION activity._require_keys(text, jsonb, text[]) TO aos_worker, aos_scenario;
 
 -- The largest value each numeric key may hold: the column's CHECK (migration
 -- 0014) or, for costs, its numeric(12, 6) type.

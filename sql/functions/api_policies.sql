@@ -1,10 +1,16 @@
--- api facades of the Policies domain (SPEC 6.2), read-only and tenant-scoped
--- like the Activity ones (see api_activity.sql). Proposals are read from the
--- base table: an operator's review queue must show what just happened.
+-- api facades of the Policies domain, read-only and tenant-scoped like the Activity ones (see
+-- api_activity.sql). Proposals are read from the base table: an operator's review queue must
+-- show what just happened. Error codes: see api_common.sql.
 
--- GET /policy-proposals: the proposals list, with the rule each approval created.
+-- The proposals list, with the rule each approval created.
 CREATE OR REPLACE FUNCTION api.policy_proposals(
-    p_filters jsonb DEFAULT '{}', p_limit integer DEFAULT 50, p_offset integer DEFAULT 0
+    status text DEFAULT NULL,
+    proposal_type text DEFAULT NULL,
+    is_synthetic boolean DEFAULT NULL,
+    created_after timestamptz DEFAULT NULL,
+    created_before timestamptz DEFAULT NULL,
+    page_size integer DEFAULT 50,
+    page_offset integer DEFAULT 0
 ) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -12,25 +18,23 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 AS $fn$
 DECLARE
-    v_status text;
-    v_type text;
-    v_synthetic boolean;
-    v_after timestamptz;
-    v_before timestamptz;
+    -- The arguments share names with the table's columns: the queries use these copies only.
+    v_status text := status;
+    v_type text := proposal_type;
+    v_synthetic boolean := is_synthetic;
+    v_after timestamptz := created_after;
+    v_before timestamptz := created_before;
+    v_size integer := page_size;
+    v_offset integer := page_offset;
     v_items jsonb;
     v_total bigint;
 BEGIN
     PERFORM aos.current_tenant();  -- no tenant set is an error even when nothing matches
-    PERFORM activity._require_keys('filter', p_filters, ARRAY['status', 'proposal_type', 'is_synthetic', 'created_after',
-                                                 'created_before']);
-    PERFORM api._check_page(p_limit, p_offset);
-    v_status := api._text_filter(p_filters, 'status', ARRAY['pending', 'approved', 'rejected']);
-    v_type := api._text_filter(p_filters, 'proposal_type', ARRAY[
+    PERFORM api_private.check_page(v_size, v_offset);
+    PERFORM api_private.one_of('status', v_status, ARRAY['pending', 'approved', 'rejected']);
+    PERFORM api_private.one_of('proposal_type', v_type, ARRAY[
         'timeout_policy', 'crash_recovery_policy', 'retry_policy', 'failure_pattern_policy', 'cost_cap_policy',
         'rate_limit_policy']);
-    v_synthetic := api._bool_filter(p_filters, 'is_synthetic');
-    v_after := api._time_filter(p_filters, 'created_after');
-    v_before := api._time_filter(p_filters, 'created_before');
 
     SELECT jsonb_agg(
                to_jsonb(p) - 'tenant_id' || jsonb_build_object('rule_id', (
@@ -46,7 +50,7 @@ BEGIN
           AND (v_after IS NULL OR x.created_at >= v_after)
           AND (v_before IS NULL OR x.created_at < v_before)
         ORDER BY x.created_at DESC, x.id DESC
-        LIMIT p_limit OFFSET p_offset
+        LIMIT v_size OFFSET v_offset
     ) AS p;
     SELECT count(*) INTO v_total FROM policies.policy_proposals AS x
     WHERE x.tenant_id = aos.current_tenant()
@@ -56,18 +60,21 @@ BEGIN
       AND (v_after IS NULL OR x.created_at >= v_after)
       AND (v_before IS NULL OR x.created_at < v_before);
 
-    RETURN api._envelope(v_items, v_total, p_limit, p_offset);
+    RETURN api_private.envelope(v_items, v_total, v_size, v_offset);
 END
 $fn$;
-COMMENT ON FUNCTION api.policy_proposals(jsonb, integer, integer) IS
-    'GET /policy-proposals: the caller''s proposals, newest first, each with rule_id (the rule its approval created, '
-    'else null). Filters: status, proposal_type, is_synthetic, created_after, created_before. '
-    'Errors: 22023 unknown filter, bad value or page; 28000 no tenant set.';
+COMMENT ON FUNCTION api.policy_proposals(text, text, boolean, timestamptz, timestamptz, integer, integer) IS
+    'The caller''s proposals, newest first (ties by id), each with rule_id (the rule its approval created, else '
+    'null), as {items, total, has_more, pagination: {limit, offset, next_offset}}. Filters, each null for none: status '
+    '(pending, approved, rejected), proposal_type (timeout_policy, crash_recovery_policy, retry_policy, '
+    'failure_pattern_policy, cost_cap_policy, rate_limit_policy), is_synthetic, created_after (inclusive), '
+    'created_before (exclusive); page_size 1-200 (50), page_offset >= 0 (0). Errors: 22023 a bad status, '
+    'proposal_type or page (HTTP 400); 28000 no tenant (HTTP 403).';
 
--- GET /policy-proposals/{id}: the proposal with its rule, triggering incident and triggering run,
+-- The proposal with its rule, triggering incident and triggering run,
 -- and the incidents linked to it. A storm links thousands of incidents to one proposal: the
 -- detail lists the newest 50 (a page: within the detail facades' 1 ms) and counts them all.
-CREATE OR REPLACE FUNCTION api.policy_proposal(p_proposal_id uuid) RETURNS jsonb
+CREATE OR REPLACE FUNCTION api.policy_proposal(proposal_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 -- One plan for every proposal, made once per session: each statement reads by key, and the links
@@ -76,17 +83,18 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
+    v_proposal_id uuid := proposal_id;
     v_tenant text := aos.current_tenant();
     v_proposal policies.policy_proposals;
 BEGIN
     SELECT * INTO v_proposal FROM policies.policy_proposals AS p
-    WHERE p.tenant_id = v_tenant AND p.id = p_proposal_id;
+    WHERE p.tenant_id = v_tenant AND p.id = v_proposal_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'proposal % not found', p_proposal_id USING ERRCODE = 'P0002';
+        RAISE EXCEPTION 'proposal % not found', coalesce(v_proposal_id::text, 'null') USING ERRCODE = 'PT404';
     END IF;
     RETURN to_jsonb(v_proposal) || jsonb_build_object(
         'rule', (SELECT to_jsonb(r) FROM policies.policy_rules AS r
-                 WHERE r.tenant_id = v_tenant AND r.source_proposal_id = p_proposal_id),
+                 WHERE r.tenant_id = v_tenant AND r.source_proposal_id = v_proposal_id),
         'triggering_incident', (SELECT to_jsonb(i) FROM incidents.incidents AS i
                                 WHERE i.tenant_id = v_tenant AND i.id = v_proposal.triggering_incident_id),
         'triggering_run', (SELECT to_jsonb(r) FROM activity.runs AS r
@@ -100,7 +108,7 @@ BEGIN
                        'linked_at', l.linked_at) ORDER BY l.linked_at DESC, l.incident_id DESC), '[]')
             FROM (
                 SELECT k.incident_id, k.linked_at FROM policies.proposal_incidents AS k
-                WHERE k.tenant_id = v_tenant AND k.proposal_id = p_proposal_id
+                WHERE k.tenant_id = v_tenant AND k.proposal_id = v_proposal_id
                 ORDER BY k.linked_at DESC, k.incident_id DESC
                 LIMIT 50
             ) AS l
@@ -110,14 +118,16 @@ BEGIN
             ) AS i
         ),
         'incidents_total', (SELECT count(*) FROM policies.proposal_incidents AS l
-                            WHERE l.tenant_id = v_tenant AND l.proposal_id = p_proposal_id)
+                            WHERE l.tenant_id = v_tenant AND l.proposal_id = v_proposal_id)
     );
 END
 $fn$;
 COMMENT ON FUNCTION api.policy_proposal(uuid) IS
-    'GET /policy-proposals/{id}: the proposal (with incident_count and last_seen_at) plus rule (when approved), '
+    'The caller''s proposal proposal_id (with incident_count and last_seen_at) plus rule (when approved), '
     'triggering_incident, triggering_run, incidents[] (the linked incidents, newest link first, at most 50, each '
     '{incident_id, source_run_id, severity, lifecycle_state, error_code, created_at, linked_at}) and incidents_total '
-    '(every link). Errors: P0002 no such proposal in the caller''s tenant, 28000 no tenant set.';
+    '(every link). Errors: PT404 no such proposal in the caller''s tenant (HTTP 404); 28000 no tenant (HTTP 403).';
 
-GRANT EXECUTE ON FUNCTION api.policy_proposals(jsonb, integer, integer), api.policy_proposal(uuid) TO aos_api;
+GRANT EXECUTE ON FUNCTION api.policy_proposals(text, text, boolean, timestamptz, timestamptz, integer, integer),
+    api.policy_proposal(uuid)
+TO aos_api;

@@ -1,4 +1,4 @@
--- depends: 0016_cost_precision
+-- depends: 0017_api_postgrest
 -- Operations that live in SQL, so that a DBA, cron or pg_cron keeps the read side fresh and the
 -- outbox small without any Python process:
 --   * aos_maintenance, a NOLOGIN group role for operations logins (and the pg_cron jobs they

@@ -313,6 +313,17 @@ CROSS JOIN (VALUES
     ('resolution_method', 'text'),
     ('is_synthetic', 'boolean'),
     ('synthetic_scenario_id', 'text')
+) AS c (column_name, type_name)
+UNION ALL
+-- 0017: what a gateway exposing schema api serves to aos_api.
+SELECT 'aos', 'api_endpoints', 'v', c.column_name, c.type_name
+FROM (VALUES
+    ('function_name'::name, 'text'),
+    ('arguments', 'text'),
+    ('argument_names', 'text[]'),
+    ('argument_types', 'text[]'),
+    ('return_type', 'text'),
+    ('volatility', 'text')
 ) AS c (column_name, type_name);
 
 -- Primary keys: tenant first on every tenant table (SPEC 3.1).

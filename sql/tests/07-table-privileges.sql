@@ -30,7 +30,9 @@ FROM (VALUES
     -- the api facades' views of the caller's tenant.
     ('aos', 'view_refreshes'), ('aos', 'bi_logins'),
     ('activity', 'v_runs_o2'), ('activity', 'v_runs_o2_tenant'), ('activity', 'v_runs_o2_api'),
-    ('incidents', 'v_incidents_o2'), ('incidents', 'v_incidents_o2_tenant'), ('incidents', 'v_incidents_o2_api')
+    ('incidents', 'v_incidents_o2'), ('incidents', 'v_incidents_o2_tenant'), ('incidents', 'v_incidents_o2_api'),
+    -- 0017: the functions a gateway exposing schema api serves to aos_api.
+    ('aos', 'api_endpoints')
 ) AS t (schema_name, table_name)
 CROSS JOIN (VALUES
     ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
@@ -100,6 +102,7 @@ LEFT JOIN (VALUES
     ('policies', 'proposal_incidents', 'aos_api', '{SELECT}'),
     ('activity', 'v_runs_o2_api', 'aos_api', '{SELECT}'),
     ('incidents', 'v_incidents_o2_api', 'aos_api', '{SELECT}'),
+    ('aos', 'api_endpoints', 'aos_api', '{SELECT}'),
     -- The tenant BI views find their reader's tenant in aos.bi_logins
     -- (aos.reader_tenant(), as the caller; row-level security: own row only).
     ('aos', 'bi_logins', 'aos_bi_tenant', '{SELECT}'),

@@ -6,7 +6,7 @@ CREATE TEMP VIEW domain_functions AS
 SELECT p.oid, p.oid::regprocedure::text AS signature, p.proowner::regrole::text AS owner, p.prosecdef, p.proconfig
 FROM pg_catalog.pg_proc AS p
 JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api');
+WHERE n.nspname IN ('aos', 'activity', 'incidents', 'policies', 'api', 'api_private');
 
 -- The only functions meant for everyone: row-level security policies and
 -- CHECK constraints call them as the querying role.
@@ -20,24 +20,32 @@ INSERT INTO group_roles VALUES
     ('aos_owner'), ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
     ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario'), ('aos_maintenance');
 
--- SPEC 6.2: the eight facades, each STABLE and returning jsonb.
-CREATE TEMP TABLE facades (schema_name name, function_name name, args name[]) ON COMMIT DROP;
+-- SPEC 6.2: the eight facades, each STABLE and returning jsonb, with their argument names (what
+-- a gateway exposing api takes from a query string or a JSON body, 0017).
+CREATE TEMP TABLE facades (schema_name name, function_name name, args name[], arg_names text[]) ON COMMIT DROP;
 INSERT INTO facades VALUES
-    ('api', 'activity_runs', '{jsonb,integer,integer}'),
-    ('api', 'activity_run', '{text}'),
-    ('api', 'activity_run_evidence', '{text}'),
-    ('api', 'incidents', '{jsonb,integer,integer}'),
-    ('api', 'incident', '{uuid}'),
-    ('api', 'incident_evidence', '{uuid}'),
-    ('api', 'policy_proposals', '{jsonb,integer,integer}'),
-    ('api', 'policy_proposal', '{uuid}');
+    ('api', 'activity_runs',
+     '{text,text,text,boolean,boolean,"timestamp with time zone","timestamp with time zone",integer,integer}',
+     '{status,state,agent_id,is_synthetic,policy_violation,created_after,created_before,page_size,page_offset}'),
+    ('api', 'activity_run', '{text}', '{run_id}'),
+    ('api', 'activity_run_evidence', '{text}', '{run_id}'),
+    ('api', 'incidents',
+     '{text,text,text,text,text,text,boolean,"timestamp with time zone","timestamp with time zone",integer,integer}',
+     '{severity,lifecycle_state,topic,category,error_code,cause_type,is_synthetic,first_seen_after,'
+     'first_seen_before,page_size,page_offset}'),
+    ('api', 'incident', '{uuid}', '{incident_id}'),
+    ('api', 'incident_evidence', '{uuid}', '{incident_id}'),
+    ('api', 'policy_proposals',
+     '{text,text,boolean,"timestamp with time zone","timestamp with time zone",integer,integer}',
+     '{status,proposal_type,is_synthetic,created_after,created_before,page_size,page_offset}'),
+    ('api', 'policy_proposal', '{uuid}', '{proposal_id}');
 
 SELECT plan(
     6
     + (SELECT count(*)::int FROM public_functions) * (2 + (SELECT count(*)::int FROM group_roles))
     + 5
-    + (SELECT count(*)::int FROM facades) * 3
-    + 5
+    + (SELECT count(*)::int FROM facades) * 4
+    + 6
 );
 
 -- SPEC 4: every object belongs to aos_owner, except that each engine role
@@ -226,25 +234,26 @@ SELECT set_eq(
               ('policies.metric_value(text,numeric,bigint,bigint,bigint,integer)', 'aos_policy_engine', 'EXECUTE'),
               ('policies.like_patterns(jsonb)', 'aos_policy_engine', 'EXECUTE'),
               ('policies.matches_any(text,jsonb)', 'aos_policy_engine', 'EXECUTE'),
-              -- SPEC 6.2: the eight facades and the helpers they call as the
-              -- caller (SECURITY INVOKER), for aos_api alone.
-              ('api.activity_runs(jsonb,integer,integer)', 'aos_api', 'EXECUTE'),
+              -- SPEC 6.2: the eight facades (api, served over HTTP) and the
+              -- helpers they call as the caller (SECURITY INVOKER; api_private,
+              -- never exposed), for aos_api alone.
+              ('api.activity_runs(text,text,text,boolean,boolean,timestamp with time zone,'
+               'timestamp with time zone,integer,integer)', 'aos_api', 'EXECUTE'),
               ('api.activity_run(text)', 'aos_api', 'EXECUTE'),
               ('api.activity_run_evidence(text)', 'aos_api', 'EXECUTE'),
-              ('api.incidents(jsonb,integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api.incidents(text,text,text,text,text,text,boolean,timestamp with time zone,'
+               'timestamp with time zone,integer,integer)', 'aos_api', 'EXECUTE'),
               ('api.incident(uuid)', 'aos_api', 'EXECUTE'),
               ('api.incident_evidence(uuid)', 'aos_api', 'EXECUTE'),
-              ('api.policy_proposals(jsonb,integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api.policy_proposals(text,text,boolean,timestamp with time zone,timestamp with time zone,'
+               'integer,integer)', 'aos_api', 'EXECUTE'),
               ('api.policy_proposal(uuid)', 'aos_api', 'EXECUTE'),
-              ('api._run(text)', 'aos_api', 'EXECUTE'),
-              ('api._run_traces(text)', 'aos_api', 'EXECUTE'),
-              ('api._incident(uuid)', 'aos_api', 'EXECUTE'),
-              ('activity._require_keys(text,jsonb,text[])', 'aos_api', 'EXECUTE'),
-              ('api._text_filter(jsonb,text,text[])', 'aos_api', 'EXECUTE'),
-              ('api._bool_filter(jsonb,text)', 'aos_api', 'EXECUTE'),
-              ('api._time_filter(jsonb,text)', 'aos_api', 'EXECUTE'),
-              ('api._check_page(integer,integer)', 'aos_api', 'EXECUTE'),
-              ('api._envelope(jsonb,bigint,integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api_private.run(text)', 'aos_api', 'EXECUTE'),
+              ('api_private.run_traces(text)', 'aos_api', 'EXECUTE'),
+              ('api_private.incident(uuid)', 'aos_api', 'EXECUTE'),
+              ('api_private.one_of(text,text,text[])', 'aos_api', 'EXECUTE'),
+              ('api_private.check_page(integer,integer)', 'aos_api', 'EXECUTE'),
+              ('api_private.envelope(jsonb,bigint,integer,integer)', 'aos_api', 'EXECUTE'),
               -- 0008: the tenant BI views call it as their reader.
               ('aos.reader_tenant()', 'aos_bi_tenant', 'EXECUTE'),
               -- 0018: the operations procedures.
@@ -322,17 +331,26 @@ SELECT isnt_definer(schema_name, function_name, args,
            array_to_string(args, ', ')))
 FROM facades ORDER BY function_name;
 
--- Catalog-wide for the api schema, helpers included: nothing there can write
+-- 0017: named arguments, no p_ prefix (a query-string key is the argument's name), and every
+-- argument of a list has a default (no filter, the first page of 50).
+SELECT is(
+    (SELECT p.proargnames::text[] FROM pg_catalog.pg_proc AS p
+     WHERE p.oid = format('%I.%I(%s)', f.schema_name, f.function_name, array_to_string(f.args, ','))::regprocedure),
+    f.arg_names,
+    format('%s.%s takes (%s)', f.schema_name, f.function_name, array_to_string(f.arg_names, ', ')))
+FROM facades AS f ORDER BY f.function_name;
+
+-- Catalog-wide for the api schema and its helpers' api_private: nothing there can write
 -- or run with another role's rights.
 SELECT is_empty(
     $$
     SELECT p.oid::regprocedure::text, p.provolatile, p.prosecdef, p.proowner::regrole::text
     FROM pg_catalog.pg_proc AS p
     JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-    WHERE n.nspname = 'api'
+    WHERE n.nspname IN ('api', 'api_private')
       AND (p.provolatile = 'v' OR p.prosecdef OR p.proowner <> 'aos_owner'::regrole)
     $$,
-    'no function of the api schema is VOLATILE or SECURITY DEFINER, and aos_owner owns them all'
+    'no function of api or api_private is VOLATILE or SECURITY DEFINER, and aos_owner owns them all'
 );
 
 -- 0008: the reader's tenant, for the tenant-filtered views.
@@ -348,10 +366,20 @@ SELECT set_eq(
     $$
     SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p
     JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-    WHERE n.nspname = 'api' AND p.proname NOT LIKE '\_%'
+    WHERE n.nspname = 'api'
     $$,
     $$ SELECT format('%s.%s(%s)', schema_name, function_name, array_to_string(args, ',')) FROM facades $$,
-    'the api schema has no function but the eight facades and their _helpers'
+    'the api schema has no function but the eight facades: a gateway exposing it serves every one'
+);
+
+-- 0017: the list facades need no argument at all.
+SELECT is_empty(
+    $$
+    SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p
+    WHERE p.oid IN ('api.activity_runs'::regproc, 'api.incidents'::regproc, 'api.policy_proposals'::regproc)
+      AND p.pronargdefaults <> p.pronargs
+    $$,
+    'every argument of the list facades has a default'
 );
 
 SELECT * FROM finish();

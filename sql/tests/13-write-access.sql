@@ -74,6 +74,8 @@ FROM (VALUES
     -- Its own views of the analytics (*_api), not the tenant BI logins' (*_tenant).
     ('aos_api', 'activity', 'v_runs_o2_api', '{SELECT}'),
     ('aos_api', 'incidents', 'v_incidents_o2_api', '{SELECT}'),
+    -- 0017: the list of what it is served over HTTP.
+    ('aos_api', 'aos', 'api_endpoints', '{SELECT}'),
     -- SPEC 6.1: BI reads the analytics views and when they were refreshed.
     ('aos_bi', 'activity', 'v_runs_o2', '{SELECT}'),
     ('aos_bi', 'incidents', 'v_incidents_o2', '{SELECT}'),

@@ -397,7 +397,7 @@ INSERT INTO cases VALUES
        VALUES ('aos_api', 'activity', 'runs', 'ALL')$$),
     ('contract_facades_in_api_schema',
      $$INSERT INTO aos.contract_facades (function_name, endpoint, domain)
-       VALUES ('public.runs', 'GET /runs', 'activity')$$),
+       VALUES ('public.runs', '/rpc/runs', 'activity')$$),
     -- aos.view_refreshes (SPEC 6.1): only the two analytics views are refreshed,
     -- by their schema-qualified names; durations and row counts are never negative.
     ('view_refreshes_view_name_valid',

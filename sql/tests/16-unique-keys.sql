@@ -157,9 +157,9 @@ INSERT INTO cases VALUES
      'one domain per schema'),
     ('contract_facades_endpoint_unique',
      $$INSERT INTO aos.contract_facades (function_name, endpoint, domain)
-       VALUES ('api.other', 'GET /incidents', 'incidents')$$,
+       VALUES ('api.other', '/rpc/incidents', 'incidents')$$,
      $$INSERT INTO aos.contract_facades (function_name, endpoint, domain)
-       VALUES ('api.other', 'GET /other', 'incidents')$$,
+       VALUES ('api.other', '/rpc/other', 'incidents')$$,
      'one facade per endpoint');
 
 -- The unique keys of the materialized views: (key, view, columns, the id

@@ -44,7 +44,9 @@ SELECT set_eq(
         ('activity', 'v_runs_o2_tenant', 'activity', 'view', TRUE),
         ('incidents', 'v_incidents_o2_tenant', 'incidents', 'view', TRUE),
         ('activity', 'v_runs_o2_api', 'activity', 'view', TRUE),
-        ('incidents', 'v_incidents_o2_api', 'incidents', 'view', TRUE)
+        ('incidents', 'v_incidents_o2_api', 'incidents', 'view', TRUE),
+        -- 0017: the functions a gateway exposing schema api serves to aos_api.
+        ('aos', 'api_endpoints', 'platform', 'view', FALSE)
     $$,
     'aos.contract_tables lists the tables and views of SPEC sections 3, 6 and 7 with their domain and kind'
 );
@@ -223,16 +225,16 @@ SELECT is_empty(
 SELECT set_eq(
     'SELECT function_name, endpoint, domain FROM aos.contract_facades',
     $$ VALUES
-        ('api.activity_runs', 'GET /activity/runs', 'activity'),
-        ('api.activity_run', 'GET /activity/runs/{id}', 'activity'),
-        ('api.activity_run_evidence', 'GET /activity/runs/{id}/evidence', 'activity'),
-        ('api.incidents', 'GET /incidents', 'incidents'),
-        ('api.incident', 'GET /incidents/{id}', 'incidents'),
-        ('api.incident_evidence', 'GET /incidents/{id}/evidence', 'incidents'),
-        ('api.policy_proposals', 'GET /policy-proposals', 'policies'),
-        ('api.policy_proposal', 'GET /policy-proposals/{id}', 'policies')
+        ('api.activity_runs', '/rpc/activity_runs', 'activity'),
+        ('api.activity_run', '/rpc/activity_run', 'activity'),
+        ('api.activity_run_evidence', '/rpc/activity_run_evidence', 'activity'),
+        ('api.incidents', '/rpc/incidents', 'incidents'),
+        ('api.incident', '/rpc/incident', 'incidents'),
+        ('api.incident_evidence', '/rpc/incident_evidence', 'incidents'),
+        ('api.policy_proposals', '/rpc/policy_proposals', 'policies'),
+        ('api.policy_proposal', '/rpc/policy_proposal', 'policies')
     $$,
-    'aos.contract_facades lists the eight facades of SPEC 6.2 with their endpoints'
+    'aos.contract_facades lists the eight facades of SPEC 6.2 with the route a gateway exposing api serves each at'
 );
 
 SELECT set_eq(
@@ -269,7 +271,7 @@ SELECT set_eq(
 
 -- A facade crosses domains only along contract links: from a table of its
 -- domain to the table it reads, or on through a table of another domain it
--- reads already (GET /activity/runs/{id}/evidence reaches the proposal links
+-- reads already (api.activity_run_evidence reaches the proposal links
 -- of a run's incidents: run -> incident -> link).
 SELECT is_empty(
     $$

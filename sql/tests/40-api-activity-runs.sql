@@ -1,7 +1,8 @@
--- api.activity_runs (SPEC 6.2, GET /activity/runs): the list envelope
+-- api.activity_runs (SPEC 6.2, /rpc/activity_runs): the list envelope
 -- {"items", "total", "has_more", "pagination": {"limit", "offset",
 -- "next_offset"}}, items that are the rows of activity.v_runs_o2, newest
--- first with ties broken by run_id; every filter; bad filters and pages 22023;
+-- first with ties broken by run_id; every filter (named, typed arguments);
+-- bad values and pages 22023, values not of an argument's type 22P02/22007/22008;
 -- pagination edges and pages that concatenate to the whole list; the list is
 -- as fresh as the last refresh; tenant isolation, the JWT tenant claim, and
 -- 28000 with no tenant set.
@@ -45,6 +46,20 @@ LANGUAGE sql IMMUTABLE AS $fn$
     FROM jsonb_array_elements(p_page -> 'items') WITH ORDINALITY AS e (item, n)
 $fn$;
 
+-- The facade called with its arguments as one JSON object, the way a gateway passes a POST
+-- body: jsonb_to_record types each value, and each becomes the named argument of its key.
+CREATE FUNCTION pg_temp.runs(p_args jsonb, p_page_size integer DEFAULT 50, p_page_offset integer DEFAULT 0)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT api.activity_runs(
+        status => a.status, state => a.state, agent_id => a.agent_id, is_synthetic => a.is_synthetic,
+        policy_violation => a.policy_violation, created_after => a.created_after, created_before => a.created_before,
+        page_size => p_page_size, page_offset => p_page_offset)
+    FROM jsonb_to_record(p_args) AS a (
+        status text, state text, agent_id text, is_synthetic boolean, policy_violation boolean,
+        created_after timestamptz, created_before timestamptz)
+$fn$;
+
 -- Every page of p_limit, following next_offset from 0 until it is null, as one list.
 CREATE FUNCTION pg_temp.walk(p_filters jsonb, p_limit integer) RETURNS text[]
 LANGUAGE plpgsql AS $fn$
@@ -54,7 +69,7 @@ DECLARE
     v_ids text[] := '{}';
 BEGIN
     FOR v_guard IN 1..100 LOOP
-        v_page := api.activity_runs(p_filters, p_limit, v_offset);
+        v_page := pg_temp.runs(p_filters, p_limit, v_offset);
         v_ids := v_ids || pg_temp.ids(v_page);
         v_offset := (v_page -> 'pagination' ->> 'next_offset')::integer;
         EXIT WHEN v_offset IS NULL;
@@ -102,37 +117,29 @@ INSERT INTO filter_cases (filters, ids, description) VALUES
 CREATE TEMP TABLE rejected (n serial, tenant text, sql text, errcode text, description text) ON COMMIT DROP;
 GRANT SELECT ON rejected TO PUBLIC;
 INSERT INTO rejected (tenant, sql, errcode, description) VALUES
-    ('t1', $$SELECT api.activity_runs('{"colour": "red"}')$$, '22023', 'an unknown filter raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"status": "failed", "run_id": "r01"}')$$, '22023',
-     'an unknown filter next to a known one raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"tenant_id": "t2"}')$$, '22023',
-     'tenant_id is not a filter: asking for another tenant raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"status": "done"}')$$, '22023', 'status outside its set raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"status": "FAILED"}')$$, '22023', 'status values are lowercase: 22023'),
-    ('t1', $$SELECT api.activity_runs('{"status": 1}')$$, '22023', 'status that is a number raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"status": ["failed"]}')$$, '22023', 'status that is an array raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"state": "finished"}')$$, '22023', 'state outside live/completed raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"agent_id": 5}')$$, '22023', 'agent_id that is a number raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"is_synthetic": "true"}')$$, '22023',
-     'is_synthetic that is a string raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"policy_violation": 1}')$$, '22023',
-     'policy_violation that is a number raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"created_after": "not a date"}')$$, '22023',
-     'created_after that is not a timestamp raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"created_after": "2024-02-30"}')$$, '22023',
-     'created_after that is no real date raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{"created_before": 20240301}')$$, '22023',
-     'created_before that is a number raises 22023'),
-    ('t1', $$SELECT api.activity_runs('[]')$$, '22023', 'filters that are an array raise 22023'),
-    ('t1', $$SELECT api.activity_runs('"status"')$$, '22023', 'filters that are a string raise 22023'),
-    ('t1', $$SELECT api.activity_runs('null')$$, '22023', 'filters that are JSON null raise 22023'),
-    ('t1', $$SELECT api.activity_runs('{}', 0, 0)$$, '22023', 'limit 0 raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{}', 201, 0)$$, '22023', 'limit 201 raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{}', -1, 0)$$, '22023', 'a negative limit raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{}', NULL, 0)$$, '22023', 'a null limit raises 22023'),
-    ('t1', $$SELECT api.activity_runs('{}', 10, -1)$$, '22023', 'a negative offset raises 22023'),
+    ('t1', $$SELECT api.activity_runs(colour => 'red')$$, '42883', 'an unknown argument: no such function (42883)'),
+    ('t1', $$SELECT api.activity_runs(tenant_id => 't2')$$, '42883',
+     'tenant_id is not an argument: asking for another tenant finds no function (42883)'),
+    ('t1', $$SELECT api.activity_runs(status => 'done')$$, '22023', 'status outside its set raises 22023'),
+    ('t1', $$SELECT api.activity_runs(status => 'FAILED')$$, '22023', 'status values are lowercase: 22023'),
+    ('t1', $$SELECT api.activity_runs(status => '')$$, '22023', 'an empty status raises 22023'),
+    ('t1', $$SELECT api.activity_runs(state => 'finished')$$, '22023', 'state outside live/completed raises 22023'),
+    ('t1', $$SELECT api.activity_runs(is_synthetic => 'maybe')$$, '22P02',
+     'is_synthetic that is no boolean raises 22P02 before the call'),
+    ('t1', $$SELECT api.activity_runs(created_after => 'not a date')$$, '22007',
+     'created_after that is not a timestamp raises 22007 before the call'),
+    ('t1', $$SELECT api.activity_runs(created_after => '2024-02-30')$$, '22008',
+     'created_after that is no real date raises 22008 before the call'),
+    ('t1', $$SELECT api.activity_runs(page_size => 0)$$, '22023', 'page_size 0 raises 22023'),
+    ('t1', $$SELECT api.activity_runs(page_size => 201)$$, '22023', 'page_size 201 raises 22023'),
+    ('t1', $$SELECT api.activity_runs(page_size => -1)$$, '22023', 'a negative page_size raises 22023'),
+    ('t1', $$SELECT api.activity_runs(page_size => NULL)$$, '22023', 'a null page_size raises 22023'),
+    ('t1', $$SELECT api.activity_runs(page_size => 10, page_offset => -1)$$, '22023',
+     'a negative page_offset raises 22023'),
+    ('t1', $$SELECT api.activity_runs(page_offset => NULL)$$, '22023', 'a null page_offset raises 22023'),
+    ('t1', $$SELECT api.activity_runs(page_size => 'ten')$$, '22P02', 'a page_size that is no integer raises 22P02'),
     (NULL, $$SELECT api.activity_runs()$$, '28000', 'no tenant set raises 28000'),
-    (NULL, $$SELECT api.activity_runs('{"status": "failed"}', 1, 0)$$, '28000',
+    (NULL, $$SELECT api.activity_runs(status => 'failed', page_size => 1)$$, '28000',
      'no tenant set raises 28000, whatever the filters');
 
 CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
@@ -164,23 +171,23 @@ SELECT plan(
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
 INSERT INTO got VALUES
-    ('all', api.activity_runs('{}', 200, 0)),
+    ('all', pg_temp.runs('{}', 200, 0)),
     ('default', api.activity_runs()),
-    ('first', api.activity_runs('{}', 1, 0)),
-    ('middle', api.activity_runs('{}', 5, 5)),
-    ('last', api.activity_runs('{}', 5, 10)),
-    ('end', api.activity_runs('{}', 5, 12)),
-    ('past', api.activity_runs('{}', 5, 100)),
-    ('null filter values', api.activity_runs('{"status": null, "agent_id": null}', 200, 0));
-INSERT INTO got SELECT 'filter ' || n, api.activity_runs(filters, 200, 0) FROM filter_cases;
+    ('first', pg_temp.runs('{}', 1, 0)),
+    ('middle', pg_temp.runs('{}', 5, 5)),
+    ('last', pg_temp.runs('{}', 5, 10)),
+    ('end', pg_temp.runs('{}', 5, 12)),
+    ('past', pg_temp.runs('{}', 5, 100)),
+    ('null filter values', pg_temp.runs('{"status": null, "agent_id": null}', 200, 0));
+INSERT INTO got SELECT 'filter ' || n, pg_temp.runs(filters, 200, 0) FROM filter_cases;
 INSERT INTO got SELECT 'walk ' || l, to_jsonb(pg_temp.walk('{}', l)) FROM unnest(ARRAY[1, 5, 7, 12]) AS l;
 INSERT INTO got SELECT 'walk completed', to_jsonb(pg_temp.walk('{"state": "completed"}', 3));
 SELECT set_config('aos.tenant_id', 't2', TRUE);
-INSERT INTO got VALUES ('t2', api.activity_runs('{}', 200, 0));
+INSERT INTO got VALUES ('t2', pg_temp.runs('{}', 200, 0));
 -- PostgREST: no aos.tenant_id, the tenant comes from the JWT claim.
 SELECT set_config('aos.tenant_id', '', TRUE);
 SELECT set_config('request.jwt.claims', '{"tenant_id": "t2", "role": "aos_api"}', TRUE);
-INSERT INTO got VALUES ('jwt', api.activity_runs('{}', 200, 0));
+INSERT INTO got VALUES ('jwt', pg_temp.runs('{}', 200, 0));
 SELECT set_config('request.jwt.claims', '', TRUE);
 RESET ROLE;
 
@@ -305,11 +312,11 @@ VALUES ('t1', 'r13', 'agent-a', 'running', '2024-03-01 11:00:00+00');
 
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
-INSERT INTO got VALUES ('stale', api.activity_runs('{}', 1, 0));
+INSERT INTO got VALUES ('stale', pg_temp.runs('{}', 1, 0));
 RESET ROLE;
 REFRESH MATERIALIZED VIEW activity.v_runs_o2;
 SET LOCAL ROLE aos_api;
-INSERT INTO got VALUES ('fresh', api.activity_runs('{}', 1, 0));
+INSERT INTO got VALUES ('fresh', pg_temp.runs('{}', 1, 0));
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;
 

@@ -1,12 +1,12 @@
--- api.activity_run and api.activity_run_evidence (SPEC 6.2, GET
--- /activity/runs/{id} and /evidence): the detail is the run as it is now with
+-- api.activity_run and api.activity_run_evidence (SPEC 6.2, /rpc/activity_run
+-- and /rpc/activity_run_evidence): the detail is the run as it is now with
 -- its traces (oldest first) and its analytics row; the evidence is exactly
 -- {run_id, run, incidents_caused[], proposals_triggered[], proposals_linked[],
 -- prevention_records[], traces_linked[]}, read from the base tables (current
 -- without a refresh), empty arrays when nothing happened; proposals_linked
 -- holds the proposals the run's incidents are linked to (the shared proposal of
 -- a storm too), oldest first; another tenant's run_id and an unknown one are
--- P0002, no tenant 28000.
+-- PT404, no tenant 28000.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -80,15 +80,15 @@ $fn$;
 CREATE TEMP TABLE rejected (n serial, tenant text, sql text, errcode text, description text) ON COMMIT DROP;
 GRANT SELECT ON rejected TO PUBLIC;
 INSERT INTO rejected (tenant, sql, errcode, description) VALUES
-    ('t1', $$SELECT api.activity_run('x-only')$$, 'P0002', 'detail of a run of another tenant: not found (P0002)'),
-    ('t1', $$SELECT api.activity_run_evidence('x-only')$$, 'P0002',
-     'evidence of a run of another tenant: not found (P0002)'),
-    ('t1', $$SELECT api.activity_run('no-such-run')$$, 'P0002', 'detail of a run_id that does not exist: P0002'),
-    ('t1', $$SELECT api.activity_run_evidence('no-such-run')$$, 'P0002',
-     'evidence of a run_id that does not exist: P0002'),
-    ('t1', $$SELECT api.activity_run(NULL)$$, 'P0002', 'detail of a null run_id: P0002'),
-    ('t1', $$SELECT api.activity_run_evidence(NULL)$$, 'P0002', 'evidence of a null run_id: P0002'),
-    ('t2', $$SELECT api.activity_run('r-ok')$$, 'P0002', 'and the other way round: t2 cannot see t1''s r-ok (P0002)'),
+    ('t1', $$SELECT api.activity_run('x-only')$$, 'PT404', 'detail of a run of another tenant: not found (PT404)'),
+    ('t1', $$SELECT api.activity_run_evidence('x-only')$$, 'PT404',
+     'evidence of a run of another tenant: not found (PT404)'),
+    ('t1', $$SELECT api.activity_run('no-such-run')$$, 'PT404', 'detail of a run_id that does not exist: PT404'),
+    ('t1', $$SELECT api.activity_run_evidence('no-such-run')$$, 'PT404',
+     'evidence of a run_id that does not exist: PT404'),
+    ('t1', $$SELECT api.activity_run(NULL)$$, 'PT404', 'detail of a null run_id: PT404'),
+    ('t1', $$SELECT api.activity_run_evidence(NULL)$$, 'PT404', 'evidence of a null run_id: PT404'),
+    ('t2', $$SELECT api.activity_run('r-ok')$$, 'PT404', 'and the other way round: t2 cannot see t1''s r-ok (PT404)'),
     (NULL, $$SELECT api.activity_run('r-fail')$$, '28000', 'detail with no tenant set raises 28000'),
     (NULL, $$SELECT api.activity_run_evidence('r-fail')$$, '28000', 'evidence with no tenant set raises 28000');
 

@@ -1,4 +1,4 @@
--- api.incidents (SPEC 6.2, GET /incidents): the list envelope, items that
+-- api.incidents (SPEC 6.2, /rpc/incidents): the list envelope, items that
 -- are the rows of incidents.v_incidents_o2, newest first (first_seen_at) with
 -- ties broken by incident_id; every filter (severity, lifecycle_state, topic,
 -- category, error_code, cause_type, is_synthetic, first_seen_after/before);
@@ -74,6 +74,21 @@ LANGUAGE sql STABLE AS $fn$
     LEFT JOIN names AS n ON n.id = (e.item ->> 'incident_id')::uuid
 $fn$;
 
+-- The facade called with its arguments as one JSON object, the way a gateway passes a POST
+-- body: jsonb_to_record types each value, and each becomes the named argument of its key.
+CREATE FUNCTION pg_temp.incidents(p_args jsonb, p_page_size integer DEFAULT 50, p_page_offset integer DEFAULT 0)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT api.incidents(
+        severity => a.severity, lifecycle_state => a.lifecycle_state, topic => a.topic, category => a.category,
+        error_code => a.error_code, cause_type => a.cause_type, is_synthetic => a.is_synthetic,
+        first_seen_after => a.first_seen_after, first_seen_before => a.first_seen_before,
+        page_size => p_page_size, page_offset => p_page_offset)
+    FROM jsonb_to_record(p_args) AS a (
+        severity text, lifecycle_state text, topic text, category text, error_code text, cause_type text,
+        is_synthetic boolean, first_seen_after timestamptz, first_seen_before timestamptz)
+$fn$;
+
 CREATE FUNCTION pg_temp.walk(p_filters jsonb, p_limit integer) RETURNS text[]
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -82,7 +97,7 @@ DECLARE
     v_names text[] := '{}';
 BEGIN
     FOR v_guard IN 1..100 LOOP
-        v_page := api.incidents(p_filters, p_limit, v_offset);
+        v_page := pg_temp.incidents(p_filters, p_limit, v_offset);
         v_names := v_names || pg_temp.names(v_page);
         v_offset := (v_page -> 'pagination' ->> 'next_offset')::integer;
         EXIT WHEN v_offset IS NULL;
@@ -127,25 +142,19 @@ INSERT INTO filter_cases (filters, names, description) VALUES
 CREATE TEMP TABLE rejected (n serial, tenant text, sql text, errcode text, description text) ON COMMIT DROP;
 GRANT SELECT ON rejected TO PUBLIC;
 INSERT INTO rejected (tenant, sql, errcode, description) VALUES
-    ('t1', $$SELECT api.incidents('{"state": "active"}')$$, '22023', 'an unknown filter (state) raises 22023'),
-    ('t1', $$SELECT api.incidents('{"tenant_id": "t2"}')$$, '22023', 'tenant_id is not a filter: 22023'),
-    ('t1', $$SELECT api.incidents('{"severity": "urgent"}')$$, '22023', 'severity outside its set raises 22023'),
-    ('t1', $$SELECT api.incidents('{"severity": 3}')$$, '22023', 'severity that is a number raises 22023'),
-    ('t1', $$SELECT api.incidents('{"lifecycle_state": "open"}')$$, '22023',
-     'lifecycle_state outside its set raises 22023'),
-    ('t1', $$SELECT api.incidents('{"topic": "acked"}')$$, '22023', 'topic is active or resolved only: acked raises 22023'),
-    ('t1', $$SELECT api.incidents('{"cause_type": "llm"}')$$, '22023', 'cause_type outside its set raises 22023'),
-    ('t1', $$SELECT api.incidents('{"category": 5}')$$, '22023', 'category that is a number raises 22023'),
-    ('t1', $$SELECT api.incidents('{"error_code": true}')$$, '22023', 'error_code that is a boolean raises 22023'),
-    ('t1', $$SELECT api.incidents('{"is_synthetic": "no"}')$$, '22023', 'is_synthetic that is a string raises 22023'),
-    ('t1', $$SELECT api.incidents('{"first_seen_after": "last tuesday"}')$$, '22023',
-     'first_seen_after that is not a timestamp raises 22023'),
-    ('t1', $$SELECT api.incidents('{"first_seen_before": 1}')$$, '22023', 'first_seen_before that is a number raises 22023'),
-    ('t1', $$SELECT api.incidents('[{"severity": "high"}]')$$, '22023', 'filters that are an array raise 22023'),
-    ('t1', $$SELECT api.incidents('42')$$, '22023', 'filters that are a number raise 22023'),
-    ('t1', $$SELECT api.incidents('{}', 0, 0)$$, '22023', 'limit 0 raises 22023'),
-    ('t1', $$SELECT api.incidents('{}', 201, 0)$$, '22023', 'limit 201 raises 22023'),
-    ('t1', $$SELECT api.incidents('{}', 10, -5)$$, '22023', 'a negative offset raises 22023'),
+    ('t1', $$SELECT api.incidents(state => 'active')$$, '42883', 'an unknown argument (state): no such function (42883)'),
+    ('t1', $$SELECT api.incidents(tenant_id => 't2')$$, '42883', 'tenant_id is not an argument: 42883'),
+    ('t1', $$SELECT api.incidents(severity => 'urgent')$$, '22023', 'severity outside its set raises 22023'),
+    ('t1', $$SELECT api.incidents(lifecycle_state => 'open')$$, '22023',
+     'lifecycle_state outside active/acked/resolved raises 22023'),
+    ('t1', $$SELECT api.incidents(topic => 'acked')$$, '22023', 'topic is active or resolved only: acked raises 22023'),
+    ('t1', $$SELECT api.incidents(cause_type => 'llm')$$, '22023', 'cause_type outside its set raises 22023'),
+    ('t1', $$SELECT api.incidents(is_synthetic => 'nope')$$, '22P02', 'is_synthetic that is no boolean raises 22P02'),
+    ('t1', $$SELECT api.incidents(first_seen_after => 'last tuesday')$$, '22007',
+     'first_seen_after that is not a timestamp raises 22007'),
+    ('t1', $$SELECT api.incidents(page_size => 0)$$, '22023', 'page_size 0 raises 22023'),
+    ('t1', $$SELECT api.incidents(page_size => 201)$$, '22023', 'page_size 201 raises 22023'),
+    ('t1', $$SELECT api.incidents(page_size => 10, page_offset => -5)$$, '22023', 'a negative page_offset raises 22023'),
     (NULL, $$SELECT api.incidents()$$, '28000', 'no tenant set raises 28000');
 
 CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
@@ -177,18 +186,18 @@ SELECT plan(
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
 INSERT INTO got VALUES
-    ('all', api.incidents('{}', 200, 0)),
+    ('all', pg_temp.incidents('{}', 200, 0)),
     ('default', api.incidents()),
-    ('first', api.incidents('{}', 1, 0)),
-    ('middle', api.incidents('{}', 3, 3)),
-    ('last', api.incidents('{}', 3, 6)),
-    ('end', api.incidents('{}', 3, 8)),
-    ('past', api.incidents('{}', 3, 50));
-INSERT INTO got SELECT 'filter ' || n, api.incidents(filters, 200, 0) FROM filter_cases;
+    ('first', pg_temp.incidents('{}', 1, 0)),
+    ('middle', pg_temp.incidents('{}', 3, 3)),
+    ('last', pg_temp.incidents('{}', 3, 6)),
+    ('end', pg_temp.incidents('{}', 3, 8)),
+    ('past', pg_temp.incidents('{}', 3, 50));
+INSERT INTO got SELECT 'filter ' || n, pg_temp.incidents(filters, 200, 0) FROM filter_cases;
 INSERT INTO got SELECT 'walk ' || l, to_jsonb(pg_temp.walk('{}', l)) FROM unnest(ARRAY[1, 3, 8]) AS l;
 INSERT INTO got SELECT 'walk active', to_jsonb(pg_temp.walk('{"topic": "active"}', 4));
 SELECT set_config('aos.tenant_id', 't2', TRUE);
-INSERT INTO got VALUES ('t2', api.incidents('{}', 200, 0));
+INSERT INTO got VALUES ('t2', pg_temp.incidents('{}', 200, 0));
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;
 
@@ -305,11 +314,11 @@ SELECT set_config('aos.tenant_id', 't1', TRUE);
 SELECT incidents.acknowledge((SELECT id FROM names WHERE name = 'budget'), 'alice');
 RESET ROLE;
 SET LOCAL ROLE aos_api;
-INSERT INTO got VALUES ('stale', api.incidents('{"lifecycle_state": "acked"}'));
+INSERT INTO got VALUES ('stale', pg_temp.incidents('{"lifecycle_state": "acked"}'));
 RESET ROLE;
 REFRESH MATERIALIZED VIEW incidents.v_incidents_o2;
 SET LOCAL ROLE aos_api;
-INSERT INTO got VALUES ('fresh', api.incidents('{"lifecycle_state": "acked"}'));
+INSERT INTO got VALUES ('fresh', pg_temp.incidents('{"lifecycle_state": "acked"}'));
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;
 

@@ -1,11 +1,11 @@
--- api.incident and api.incident_evidence (SPEC 6.2, GET /incidents/{id} and
--- /evidence): the detail is the incident as it is now with its counts; the
+-- api.incident and api.incident_evidence (SPEC 6.2, /rpc/incident and /rpc/incident_evidence):
+-- the detail is the incident as it is now with its counts; the
 -- evidence is exactly {incident_id, incident, source_run, evidence[],
 -- timeline[] (oldest first), proposals_triggered[], proposal}, read from the
 -- base tables (current without a refresh): proposal is the proposal the
 -- incident is linked to (the one it triggered, or the pending one of its rule
 -- it joined), null when none; another tenant's id and an unknown one are
--- P0002, no tenant 28000.
+-- PT404, no tenant 28000.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -82,18 +82,18 @@ $fn$;
 CREATE TEMP TABLE rejected (n serial, tenant text, sql text, errcode text, description text) ON COMMIT DROP;
 GRANT SELECT ON rejected TO PUBLIC;
 INSERT INTO rejected (tenant, sql, errcode, description) VALUES
-    ('t1', $$SELECT api.incident((SELECT id FROM names WHERE name = 't2 timeout'))$$, 'P0002',
-     'detail of an incident of another tenant: not found (P0002)'),
-    ('t1', $$SELECT api.incident_evidence((SELECT id FROM names WHERE name = 't2 timeout'))$$, 'P0002',
-     'evidence of an incident of another tenant: not found (P0002)'),
-    ('t2', $$SELECT api.incident((SELECT id FROM names WHERE name = 'timeout'))$$, 'P0002',
-     'and the other way round: t2 cannot see t1''s incident (P0002)'),
-    ('t1', $$SELECT api.incident('00000000-0000-0000-0000-0000000000ff')$$, 'P0002',
-     'detail of an id that does not exist: P0002'),
-    ('t1', $$SELECT api.incident_evidence('00000000-0000-0000-0000-0000000000ff')$$, 'P0002',
-     'evidence of an id that does not exist: P0002'),
-    ('t1', $$SELECT api.incident(NULL)$$, 'P0002', 'detail of a null id: P0002'),
-    ('t1', $$SELECT api.incident_evidence(NULL)$$, 'P0002', 'evidence of a null id: P0002'),
+    ('t1', $$SELECT api.incident((SELECT id FROM names WHERE name = 't2 timeout'))$$, 'PT404',
+     'detail of an incident of another tenant: not found (PT404)'),
+    ('t1', $$SELECT api.incident_evidence((SELECT id FROM names WHERE name = 't2 timeout'))$$, 'PT404',
+     'evidence of an incident of another tenant: not found (PT404)'),
+    ('t2', $$SELECT api.incident((SELECT id FROM names WHERE name = 'timeout'))$$, 'PT404',
+     'and the other way round: t2 cannot see t1''s incident (PT404)'),
+    ('t1', $$SELECT api.incident('00000000-0000-0000-0000-0000000000ff')$$, 'PT404',
+     'detail of an id that does not exist: PT404'),
+    ('t1', $$SELECT api.incident_evidence('00000000-0000-0000-0000-0000000000ff')$$, 'PT404',
+     'evidence of an id that does not exist: PT404'),
+    ('t1', $$SELECT api.incident(NULL)$$, 'PT404', 'detail of a null id: PT404'),
+    ('t1', $$SELECT api.incident_evidence(NULL)$$, 'PT404', 'evidence of a null id: PT404'),
     (NULL, $$SELECT api.incident((SELECT id FROM names WHERE name = 'timeout'))$$, '28000',
      'detail with no tenant set raises 28000'),
     (NULL, $$SELECT api.incident_evidence((SELECT id FROM names WHERE name = 'timeout'))$$, '28000',

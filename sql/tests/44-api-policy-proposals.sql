@@ -1,12 +1,12 @@
--- api.policy_proposals and api.policy_proposal (SPEC 6.2, GET
--- /policy-proposals and /{id}): the list envelope, items that are the
+-- api.policy_proposals and api.policy_proposal (SPEC 6.2, /rpc/policy_proposals
+-- and /rpc/policy_proposal): the list envelope, items that are the
 -- proposals with the rule each approval created, newest first with ties broken
 -- by id; every filter (status, proposal_type, is_synthetic, created_after/
 -- before); bad filters and pages 22023; pagination edges; the review queue is
 -- current (base table, no refresh); the detail is the proposal plus rule,
 -- triggering_incident, triggering_run and the incidents linked to it (newest
 -- first, at most 50, incidents_total counting them all); a storm is one
--- pending proposal; tenant isolation, P0002, 28000.
+-- pending proposal; tenant isolation, PT404, 28000.
 BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
@@ -69,6 +69,19 @@ LANGUAGE sql STABLE AS $fn$
     FROM jsonb_array_elements(p_page -> 'items') WITH ORDINALITY AS e (item, i)
     LEFT JOIN names AS n ON n.id = (e.item ->> 'id')::uuid
 $fn$;
+-- The facade called with its arguments as one JSON object, the way a gateway passes a POST
+-- body: jsonb_to_record types each value, and each becomes the named argument of its key.
+CREATE FUNCTION pg_temp.proposals(p_args jsonb, p_page_size integer DEFAULT 50, p_page_offset integer DEFAULT 0)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT api.policy_proposals(
+        status => a.status, proposal_type => a.proposal_type, is_synthetic => a.is_synthetic,
+        created_after => a.created_after, created_before => a.created_before,
+        page_size => p_page_size, page_offset => p_page_offset)
+    FROM jsonb_to_record(p_args) AS a (
+        status text, proposal_type text, is_synthetic boolean, created_after timestamptz, created_before timestamptz)
+$fn$;
+
 CREATE FUNCTION pg_temp.walk(p_filters jsonb, p_limit integer) RETURNS text[]
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -77,7 +90,7 @@ DECLARE
     v_names text[] := '{}';
 BEGIN
     FOR v_guard IN 1..100 LOOP
-        v_page := api.policy_proposals(p_filters, p_limit, v_offset);
+        v_page := pg_temp.proposals(p_filters, p_limit, v_offset);
         v_names := v_names || pg_temp.names(v_page);
         v_offset := (v_page -> 'pagination' ->> 'next_offset')::integer;
         EXIT WHEN v_offset IS NULL;
@@ -123,32 +136,27 @@ INSERT INTO filter_cases (filters, names, description) VALUES
 CREATE TEMP TABLE rejected (n serial, tenant text, sql text, errcode text, description text) ON COMMIT DROP;
 GRANT SELECT ON rejected TO PUBLIC;
 INSERT INTO rejected (tenant, sql, errcode, description) VALUES
-    ('t1', $$SELECT api.policy_proposals('{"severity": "high"}')$$, '22023', 'an unknown filter raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"tenant_id": "t2"}')$$, '22023', 'tenant_id is not a filter: 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"status": "open"}')$$, '22023', 'status outside its set raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"status": 1}')$$, '22023', 'status that is a number raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"proposal_type": "speed_policy"}')$$, '22023',
+    ('t1', $$SELECT api.policy_proposals(severity => 'high')$$, '42883', 'an unknown argument: no such function (42883)'),
+    ('t1', $$SELECT api.policy_proposals(tenant_id => 't2')$$, '42883', 'tenant_id is not an argument: 42883'),
+    ('t1', $$SELECT api.policy_proposals(status => 'open')$$, '22023', 'status outside its set raises 22023'),
+    ('t1', $$SELECT api.policy_proposals(proposal_type => 'speed_policy')$$, '22023',
      'proposal_type outside its set raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"proposal_type": true}')$$, '22023',
-     'proposal_type that is a boolean raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"is_synthetic": "false"}')$$, '22023',
-     'is_synthetic that is a string raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"created_after": "soon"}')$$, '22023',
-     'created_after that is not a timestamp raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{"created_before": []}')$$, '22023', 'created_before that is an array raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('["status"]')$$, '22023', 'filters that are an array raise 22023'),
-    ('t1', $$SELECT api.policy_proposals('false')$$, '22023', 'filters that are a boolean raise 22023'),
-    ('t1', $$SELECT api.policy_proposals('{}', 0, 0)$$, '22023', 'limit 0 raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{}', 201, 0)$$, '22023', 'limit 201 raises 22023'),
-    ('t1', $$SELECT api.policy_proposals('{}', 10, -1)$$, '22023', 'a negative offset raises 22023'),
+    ('t1', $$SELECT api.policy_proposals(is_synthetic => 'perhaps')$$, '22P02',
+     'is_synthetic that is no boolean raises 22P02'),
+    ('t1', $$SELECT api.policy_proposals(created_after => 'soon')$$, '22007',
+     'created_after that is not a timestamp raises 22007'),
+    ('t1', $$SELECT api.policy_proposals(page_size => 0)$$, '22023', 'page_size 0 raises 22023'),
+    ('t1', $$SELECT api.policy_proposals(page_size => 201)$$, '22023', 'page_size 201 raises 22023'),
+    ('t1', $$SELECT api.policy_proposals(page_size => 10, page_offset => -1)$$, '22023',
+     'a negative page_offset raises 22023'),
     (NULL, $$SELECT api.policy_proposals()$$, '28000', 'the list with no tenant set raises 28000'),
-    ('t1', $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 't2 timeout'))$$, 'P0002',
-     'detail of a proposal of another tenant: not found (P0002)'),
-    ('t2', $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 'timeout'))$$, 'P0002',
-     'and the other way round: t2 cannot see t1''s proposal (P0002)'),
-    ('t1', $$SELECT api.policy_proposal('00000000-0000-0000-0000-0000000000ff')$$, 'P0002',
-     'detail of an id that does not exist: P0002'),
-    ('t1', $$SELECT api.policy_proposal(NULL)$$, 'P0002', 'detail of a null id: P0002'),
+    ('t1', $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 't2 timeout'))$$, 'PT404',
+     'detail of a proposal of another tenant: not found (PT404)'),
+    ('t2', $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 'timeout'))$$, 'PT404',
+     'and the other way round: t2 cannot see t1''s proposal (PT404)'),
+    ('t1', $$SELECT api.policy_proposal('00000000-0000-0000-0000-0000000000ff')$$, 'PT404',
+     'detail of an id that does not exist: PT404'),
+    ('t1', $$SELECT api.policy_proposal(NULL)$$, 'PT404', 'detail of a null id: PT404'),
     (NULL, $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 'timeout'))$$, '28000',
      'detail with no tenant set raises 28000');
 
@@ -183,19 +191,19 @@ SELECT plan(
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
 INSERT INTO got VALUES
-    ('all', api.policy_proposals('{}', 200, 0)),
+    ('all', pg_temp.proposals('{}', 200, 0)),
     ('default', api.policy_proposals()),
-    ('first', api.policy_proposals('{}', 1, 0)),
-    ('middle', api.policy_proposals('{}', 2, 2)),
-    ('last', api.policy_proposals('{}', 4, 4)),
-    ('end', api.policy_proposals('{}', 4, 6)),
-    ('past', api.policy_proposals('{}', 4, 99));
-INSERT INTO got SELECT 'filter ' || n, api.policy_proposals(filters, 200, 0) FROM filter_cases;
+    ('first', pg_temp.proposals('{}', 1, 0)),
+    ('middle', pg_temp.proposals('{}', 2, 2)),
+    ('last', pg_temp.proposals('{}', 4, 4)),
+    ('end', pg_temp.proposals('{}', 4, 6)),
+    ('past', pg_temp.proposals('{}', 4, 99));
+INSERT INTO got SELECT 'filter ' || n, pg_temp.proposals(filters, 200, 0) FROM filter_cases;
 INSERT INTO got SELECT 'walk ' || l, to_jsonb(pg_temp.walk('{}', l)) FROM unnest(ARRAY[1, 2, 4, 6]) AS l;
 INSERT INTO got SELECT 'walk pending', to_jsonb(pg_temp.walk('{"status": "pending"}', 3));
 INSERT INTO got SELECT 'proposal ' || name, api.policy_proposal(id) FROM names WHERE tenant_id = 't1';
 SELECT set_config('aos.tenant_id', 't2', TRUE);
-INSERT INTO got VALUES ('t2', api.policy_proposals('{}', 200, 0));
+INSERT INTO got VALUES ('t2', pg_temp.proposals('{}', 200, 0));
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;
 
@@ -310,7 +318,7 @@ INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, error_code, crea
     ('t1', 'r-late-skill', 'agent-b', 'failed', 'SKILL_ERROR', '2024-08-10 01:00:00+00');
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
-INSERT INTO got VALUES ('current', api.policy_proposals('{"status": "pending"}', 200, 0));
+INSERT INTO got VALUES ('current', pg_temp.proposals('{"status": "pending"}', 200, 0));
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;
 SELECT is(
@@ -450,7 +458,7 @@ SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't1', TRUE);
 INSERT INTO got VALUES
     ('storm', api.policy_proposal((SELECT id FROM names WHERE name = 'skill'))),
-    ('storm queue', api.policy_proposals('{"status": "pending"}', 200, 0));
+    ('storm queue', pg_temp.proposals('{"status": "pending"}', 200, 0));
 SELECT set_config('aos.tenant_id', 't2', TRUE);
 INSERT INTO got SELECT 't2 storm', api.policy_proposal(p.id) FROM policies.policy_proposals AS p
 WHERE p.proposed_rule #>> '{conditions,error_codes,0}' = 'SKILL_ERROR';

@@ -1,6 +1,6 @@
 -- The facades are read-only by construction (SPEC 4, 6.2): every api function
--- is SECURITY INVOKER with a pinned search_path, the eight facades are STABLE
--- and the helpers STABLE or IMMUTABLE; PostgreSQL refuses any write inside a
+-- and every helper of api_private is SECURITY INVOKER with a pinned search_path,
+-- the eight facades are STABLE and the helpers STABLE or IMMUTABLE; PostgreSQL refuses any write inside a
 -- non-volatile function, even to its owner, and a non-volatile function can
 -- write only through a VOLATILE one it calls, of which aos_api may execute
 -- none; aos_api holds no write privilege on any table, view or sequence of the
@@ -9,12 +9,12 @@ BEGIN;
 
 SELECT aos.register_tenant('t1');
 
--- The api functions, facades (named in the contract) first.
+-- The api functions (facades, named in the contract) first, then their helpers (api_private).
 CREATE TEMP TABLE api_functions (fn regprocedure PRIMARY KEY, facade boolean NOT NULL) ON COMMIT DROP;
 INSERT INTO api_functions
-SELECT p.oid::regprocedure, EXISTS (
+SELECT p.oid::regprocedure, p.pronamespace = 'api'::regnamespace AND EXISTS (
     SELECT FROM aos.contract_facades AS f WHERE f.function_name = 'api.' || p.proname)
-FROM pg_proc AS p WHERE p.pronamespace = 'api'::regnamespace;
+FROM pg_proc AS p WHERE p.pronamespace IN ('api'::regnamespace, 'api_private'::regnamespace);
 
 -- Relations of the five schemas.
 CREATE TEMP TABLE relations (rel regclass PRIMARY KEY, kind "char" NOT NULL) ON COMMIT DROP;
@@ -50,7 +50,9 @@ INSERT INTO rejected (sql, description) VALUES
     ($$REFRESH MATERIALIZED VIEW activity.v_runs_o2$$, 'aos_api cannot refresh activity.v_runs_o2 (owner only)'),
     ($$REFRESH MATERIALIZED VIEW incidents.v_incidents_o2$$,
      'aos_api cannot refresh incidents.v_incidents_o2 (owner only)'),
-    ($$CREATE TABLE api.scratch (x int)$$, 'aos_api cannot create a table in the api schema');
+    ($$CREATE TABLE api.scratch (x int)$$, 'aos_api cannot create a table in the api schema'),
+    ($$CREATE FUNCTION api_private.scratch() RETURNS int LANGUAGE sql RETURN 1$$,
+     'aos_api cannot create a function in api_private');
 
 CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
 LANGUAGE plpgsql AS $fn$
@@ -125,11 +127,16 @@ SELECT plan(
 SELECT set_eq(
     $$SELECT fn::text FROM api_functions WHERE facade$$,
     $$SELECT function_name || CASE function_name
-          WHEN 'api.activity_runs' THEN '(jsonb,integer,integer)' WHEN 'api.incidents' THEN '(jsonb,integer,integer)'
-          WHEN 'api.policy_proposals' THEN '(jsonb,integer,integer)' WHEN 'api.activity_run' THEN '(text)'
+          WHEN 'api.activity_runs' THEN '(text,text,text,boolean,boolean,timestamp with time zone,'
+                                        'timestamp with time zone,integer,integer)'
+          WHEN 'api.incidents' THEN '(text,text,text,text,text,text,boolean,timestamp with time zone,'
+                                    'timestamp with time zone,integer,integer)'
+          WHEN 'api.policy_proposals' THEN '(text,text,boolean,timestamp with time zone,timestamp with time zone,'
+                                           'integer,integer)'
+          WHEN 'api.activity_run' THEN '(text)'
           WHEN 'api.activity_run_evidence' THEN '(text)' ELSE '(uuid)' END
       FROM aos.contract_facades$$,
-    'the api schema holds the eight facades of the contract, with the signatures of SPEC 6.2'
+    'the api schema holds the eight facades of the contract, with their named, typed arguments (0017)'
 );
 
 SELECT CASE WHEN f.facade THEN
@@ -160,7 +167,7 @@ SELECT is_empty(
     $$SELECT fn FROM api_functions AS f JOIN pg_proc AS p ON p.oid = f.fn
       WHERE EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
                     WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')$$,
-    'PUBLIC may execute no api function'
+    'PUBLIC may execute no api or api_private function'
 );
 SELECT is_empty(
     $$SELECT r.rolname, f.fn FROM api_functions AS f
@@ -168,12 +175,12 @@ SELECT is_empty(
       WHERE r.rolname IN ('aos_worker', 'aos_incident_engine', 'aos_proposal_engine', 'aos_policy_engine',
                           'aos_operator', 'aos_bi', 'aos_bi_tenant', 'aos_scenario', 'aos_maintenance')
         AND has_function_privilege(r.oid, f.fn, 'EXECUTE')$$,
-    'no other role of the contract may execute an api function'
+    'no other role of the contract may execute an api or api_private function'
 );
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc AS p
       WHERE p.pronamespace IN ('aos'::regnamespace, 'activity'::regnamespace, 'incidents'::regnamespace,
-                               'policies'::regnamespace, 'api'::regnamespace)
+                               'policies'::regnamespace, 'api'::regnamespace, 'api_private'::regnamespace)
         AND p.provolatile = 'v' AND has_function_privilege('aos_api', p.oid, 'EXECUTE')$$,
     'aos_api may execute no VOLATILE function of the five schemas (a facade could write through one)'
 );
@@ -215,9 +222,9 @@ SELECT is_empty(
     'aos_api may advance no sequence of the five schemas'
 );
 SELECT is_empty(
-    $$SELECT n FROM unnest(ARRAY['aos', 'activity', 'incidents', 'policies', 'api']) AS n
+    $$SELECT n FROM unnest(ARRAY['aos', 'activity', 'incidents', 'policies', 'api', 'api_private']) AS n
       WHERE has_schema_privilege('aos_api', n, 'CREATE')$$,
-    'aos_api may create objects in none of the five schemas'
+    'aos_api may create objects in none of the five schemas, nor in api_private'
 );
 
 SELECT results_eq(

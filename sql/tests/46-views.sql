@@ -468,18 +468,18 @@ FROM first_pages ORDER BY mv::text;
 SET LOCAL ROLE aos_api;
 SELECT set_config('aos.tenant_id', 't-big', TRUE);
 SELECT is(
-    ARRAY(SELECT x ->> 'run_id' FROM jsonb_array_elements(api.activity_runs('{"status": "failed"}') -> 'items') AS x)
-    || (api.activity_runs('{"status": "failed"}') ->> 'total'),
+    ARRAY(SELECT x ->> 'run_id' FROM jsonb_array_elements(api.activity_runs(status => 'failed') -> 'items') AS x)
+    || (api.activity_runs(status => 'failed') ->> 'total'),
     ARRAY(SELECT format('big-%s', g) FROM generate_series(5000, 1, -1) AS g WHERE g % 7 = 3 LIMIT 50)
     || (SELECT count(*)::text FROM generate_series(1, 5000) AS g WHERE g % 7 = 3),
-    'api.activity_runs({"status": "failed"}) of t-big: its 50 newest failed runs of 714, newest first'
+    'api.activity_runs(status => failed) of t-big: its 50 newest failed runs of 714, newest first'
 );
 SELECT is(
-    ARRAY(SELECT x ->> 'title' FROM jsonb_array_elements(api.incidents('{"severity": "critical"}') -> 'items') AS x)
-    || (api.incidents('{"severity": "critical"}') ->> 'total'),
+    ARRAY(SELECT x ->> 'title' FROM jsonb_array_elements(api.incidents(severity => 'critical') -> 'items') AS x)
+    || (api.incidents(severity => 'critical') ->> 'total'),
     ARRAY(SELECT format('incident big-%s', g) FROM generate_series(5000, 1, -1) AS g WHERE g % 4 = 3 LIMIT 50)
     || (SELECT count(*)::text FROM generate_series(1, 5000) AS g WHERE g % 4 = 3),
-    'api.incidents({"severity": "critical"}) of t-big: its 50 newest critical incidents of 1250, newest first'
+    'api.incidents(severity => critical) of t-big: its 50 newest critical incidents of 1250, newest first'
 );
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;

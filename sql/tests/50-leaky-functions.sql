@@ -207,13 +207,13 @@ SELECT ok(
     format('%s answers t1 with t1''s rows and nothing of t2', f.fn)
 )
 FROM (
-    SELECT 'api.activity_runs' AS fn, api.activity_runs('{}', 200, 0) AS answer
+    SELECT 'api.activity_runs' AS fn, api.activity_runs(page_size => 200) AS answer
     UNION ALL SELECT 'api.activity_run', api.activity_run('T1OWN-run-3')
     UNION ALL SELECT 'api.activity_run_evidence', api.activity_run_evidence('T1OWN-run-3')
-    UNION ALL SELECT 'api.incidents', api.incidents('{}', 200, 0)
+    UNION ALL SELECT 'api.incidents', api.incidents(page_size => 200)
     UNION ALL SELECT 'api.incident', api.incident((SELECT incident_id FROM t1_ids))
     UNION ALL SELECT 'api.incident_evidence', api.incident_evidence((SELECT incident_id FROM t1_ids))
-    UNION ALL SELECT 'api.policy_proposals', api.policy_proposals('{}', 200, 0)
+    UNION ALL SELECT 'api.policy_proposals', api.policy_proposals(page_size => 200)
     UNION ALL SELECT 'api.policy_proposal', api.policy_proposal((SELECT proposal_id FROM t1_ids))
 ) AS f
 ORDER BY f.fn;

@@ -111,7 +111,7 @@ SELECT throws_ok('SELECT count(*) FROM activity.runs', '28000', NULL,
     'a bound api login gets 28000 for a claim naming another tenant, not the other tenant''s rows');
 SELECT set_config('request.jwt.claims', '', TRUE);
 SELECT set_config('aos.tenant_id', 't2', TRUE);
-SELECT throws_ok('SELECT api.activity_runs(''{}''::jsonb, 10, 0)', '28000', NULL,
+SELECT throws_ok('SELECT api.activity_runs(page_size => 10)', '28000', NULL,
     'nor can it read another tenant through a facade with aos.tenant_id');
 SELECT set_config('aos.tenant_id', '', TRUE);
 RESET ROLE;

@@ -18,7 +18,7 @@ from aosdb.config import describe_dsn
 from aosdb.db import connect
 from aosdb.errors import AosdbError
 
-FACADE_SCHEMA = "api"
+FACADE_SCHEMAS = ("api", "api_private")  # the facades and their helpers
 _RELKINDS = ["r", "p", "v", "m", "f"]
 
 _FUNCTIONS = """
@@ -150,7 +150,7 @@ def read_catalog(dsn: str) -> Catalog:
 def _read(conn, describe: str) -> Catalog:
     contract = contract_from_database(conn)
     cat = Catalog(describe, contract)
-    schemas = sorted(set(contract.domains.values()) | {FACADE_SCHEMA})
+    schemas = sorted(set(contract.domains.values()) | set(FACADE_SCHEMAS))
     params = {"schemas": schemas, "relkinds": _RELKINDS,
               "roles": sorted(r for r in contract.roles if r != OWNER_ROLE)}  # fmt: skip
 

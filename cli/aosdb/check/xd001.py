@@ -1,12 +1,14 @@
 """XD-001: the read side is read-only, and each facade reads only what its contract row lists.
 
-- Every function of the api schema is STABLE or IMMUTABLE and writes nothing: no INSERT, UPDATE,
+- Every function of the api schema and of api_private (the facades' helpers, a schema no HTTP
+  gateway exposes) is STABLE or IMMUTABLE and writes nothing: no INSERT, UPDATE,
   DELETE, MERGE, TRUNCATE, COPY FROM, SELECT INTO, no call of a function that writes (followed
   through every function of the program), no nextval()/setval().
 - Every facade of aos.contract_facades exists, and reads (itself or through the functions it
   calls) only relations of its aos.contract_facade_reads rows. A view counts as the view.
   Reads through aos.login_tenant (the caller's tenant binding) do not count.
-- Every api function that is not a helper (`_name`) is a facade of the contract.
+- Every function of the api schema is a facade of the contract: a gateway exposing api serves each
+  one, so helpers live in api_private.
 - No view writes: not in its query, not through a function it calls, not by a rule (CREATE RULE
   ... DO INSERT/UPDATE/DELETE) and not by an INSTEAD OF trigger.
 """
@@ -24,6 +26,8 @@ from aosdb.check.tree import FunctionDef, ViewDef
 
 RULE = "XD-001"
 FACADE_SCHEMA = "api"
+HELPER_SCHEMA = "api_private"
+READ_ONLY_SCHEMAS = (FACADE_SCHEMA, HELPER_SCHEMA)
 TRIGGER_TYPE_INSTEAD = 64  # pg_trigger.tgtype bit (and CreateTrigStmt.timing) of INSTEAD OF
 # Reads the caller's own tenant binding (one row of aos.bi_logins), not tenant data: every
 # tenant-scoped query reaches it, so it is no facade's read.
@@ -52,24 +56,25 @@ def _writes_through_calls(program: Program, fn: FunctionDef, subject: str) -> li
 
 
 def facades(contract: Contract, program: Program, place: str) -> list[Finding]:
-    """The api functions of the program; place says where they come from ("sql/", "the database")."""
+    """The api and api_private functions of the program; place says where they come from ("sql/",
+    "the database")."""
     findings: list[Finding] = []
-    for fn in (f for f in program.functions if f.schema == FACADE_SCHEMA):
+    for fn in (f for f in program.functions if f.schema in READ_ONLY_SCHEMAS):
         subject = fn.qualified
         if fn.error is not None:
             findings.append(_error(fn.error.where, f"{subject}: {fn.error}; it cannot be proven read-only"))
             continue
         if fn.volatility == "v":
-            findings.append(_error(fn.where, f"{subject} is VOLATILE: api functions are STABLE or IMMUTABLE, so "
-                                             "that PostgreSQL itself refuses a write inside them"))  # fmt: skip
+            findings.append(_error(fn.where, f"{subject} is VOLATILE: api and api_private functions are STABLE or "
+                                             "IMMUTABLE, so that PostgreSQL itself refuses a write inside them"))  # fmt: skip
         for write in fn.facts.writes:
             findings.append(_error(write.rel.where, f"{subject} writes: {write.describe()}"))
         for where, what in fn.facts.opaque:
             findings.append(Finding.at(where, RULE, WARNING, f"{subject}: {what} cannot be proven read-only"))
         findings += _writes_through_calls(program, fn, subject)
-        if not fn.name.startswith("_") and fn.qualified not in contract.facades:
-            message = (f"{subject} is not in aos.contract_facades: every facade has a contract row listing what "
-                       "it may read (helpers start with _)")
+        if fn.schema == FACADE_SCHEMA and fn.qualified not in contract.facades:
+            message = (f"{subject} is not in aos.contract_facades: every function of api is served over HTTP, so it "
+                       "is a facade with a contract row listing what it may read (helpers live in api_private)")
             findings.append(_error(fn.where, message))
     for name, row in sorted(contract.facades.items()):
         schema, _, bare = name.partition(".")

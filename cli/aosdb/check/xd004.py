@@ -3,7 +3,7 @@
 Code: a function's domain is the domain of its schema (aos.contract_domains). It may write its
 own domain's tables; every domain may INSERT into the outbox (kind 'outbox'); an engine's domain
 may UPDATE exactly the columns a contract_effects row names (runs.policy_violation for the
-PolicyEngine). Functions of the api schema are XD-001's.
+PolicyEngine). Functions of the api and api_private schemas are XD-001's.
 
 Grants: a role may hold INSERT/UPDATE/DELETE/TRUNCATE on the tables of its writes_domain only
 (contract_roles), INSERT on the outbox when it is an engine role, and UPDATE of the columns its
@@ -33,7 +33,7 @@ from aosdb.check.tree import SourceTree
 RULE = "XD-004"
 Rel = tuple[str, str]
 Keys = dict[Rel, set[str]]
-FACADE_SCHEMA = "api"
+FACADE_SCHEMAS = ("api", "api_private")
 _RELATION_TYPES = (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_VIEW, enums.ObjectType.OBJECT_MATVIEW)
 
 
@@ -138,7 +138,7 @@ def _key_constraint(named, table: Rel, con: ast.Constraint, column: tuple[str, .
 def function_writes(contract: Contract, program: Program) -> list[Finding]:
     findings = []
     for fn in program.functions:
-        if fn.schema == FACADE_SCHEMA:
+        if fn.schema in FACADE_SCHEMAS:
             continue
         if fn.error is not None:
             findings.append(_error(fn.error.where, f"{fn.qualified}: {fn.error}; its writes cannot be checked"))
