@@ -168,8 +168,10 @@ _TEXT_SCHEMA = {"type": "string", "pattern": r"\S"}
 Text = Annotated[str, PlainValidator(_text), WithJsonSchema(_TEXT_SCHEMA)]
 
 
-def _formatted(pattern: re.Pattern, what: str, description: str) -> Any:
+def _formatted(pattern: re.Pattern, what: str, description: str, required: bool = True) -> Any:
     def check(value: Any) -> str:
+        if value is None and not required:
+            raise _invalid("must be a string, got null")
         text = _text(value)
         if not pattern.match(text):
             raise _invalid(f"{text!r} is not a valid {what} ({pattern.pattern})")
@@ -252,12 +254,16 @@ Row = Annotated[dict[str, Any], PlainValidator(_row),
                 WithJsonSchema({"type": "object", "minProperties": 1, "description": "column: value"})]
 
 
-def _list_of(what: str, non_empty: bool = False) -> BeforeValidator:
-    """A list (non-empty when said); its items are validated by the list's item type."""
-    wording = f"a non-empty list of {what}" if non_empty else f"a list of {what}"
+def _list_of(what: str, required: bool = False) -> BeforeValidator:
+    """A list (a required one non-empty); its items are validated by the list's item type."""
+    wording = f"a non-empty list of {what}" if required else f"a list of {what}"
 
-    def check(value: Any) -> list:
-        if not isinstance(value, list) or (non_empty and not value):
+    def check(value: Any) -> list | None:
+        if value is None:
+            if required:
+                raise _invalid("required")
+            return None
+        if not isinstance(value, list) or (required and not value):
             raise _invalid(f"must be {wording}, got {describe(value)}")
         return value
 
@@ -275,13 +281,12 @@ ResolutionMethod = _enumerated("one of incidents.incidents.resolution_method's C
 RuleType = _enumerated("one of policies.policy_rules.rule_type's CHECK constraint")
 Enforcement = _enumerated("one of policies.policy_rules.enforcement's CHECK constraint")
 TableName = _formatted(TABLE_FORMAT, "schema-qualified table", "an activity table, e.g. activity.runs")
-BindName = _formatted(NAME_FORMAT, "name", "stores the id of the one matching row as ${name}")
+BindName = _formatted(NAME_FORMAT, "name", "stores the id of the one matching row as ${name}", required=False)
 ScenarioId = _formatted(SCENARIO_ID_FORMAT, "scenario id", "unique across the suite")
 
 
 def _choice(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise _invalid(f"must be a string, got {describe(value)}")
+    _text(value)
     if value not in ASSERTIONS:
         raise _invalid(f"unknown {what} {value!r} (one of {', '.join(ASSERTIONS)})")
     return value
@@ -298,7 +303,8 @@ def _tenant(value: Any) -> str:
 
 AssertionName = Annotated[str, PlainValidator(lambda v: _choice(v, "assertion")),
                           WithJsonSchema({"enum": list(ASSERTIONS)})]
-Domain = Annotated[str, PlainValidator(_text), WithJsonSchema({"enum": sorted({k.domain for k in ASSERTIONS.values()})})]
+Domain = Annotated[str, PlainValidator(_text),
+                   WithJsonSchema({"enum": sorted({k.domain for k in ASSERTIONS.values()})})]
 Tenant = Annotated[str, PlainValidator(_tenant), WithJsonSchema({
     "type": "string", "pattern": f"^{SCENARIO_TENANT_PREFIX}[a-z0-9._-]{{0,59}}$",
     "description": "the scenario's own tenant, created when missing"})]
@@ -367,7 +373,7 @@ class Insert(_Model):
     """One multi-row INSERT into an activity table, as a worker's bulk write."""
 
     table: TableName
-    rows: Annotated[list[Row], _list_of("rows", non_empty=True), Field(min_length=1)]
+    rows: Annotated[list[Row], _list_of("rows", required=True), Field(min_length=1)]
     repeat: Repeat = None  # null is not a number of times
 
     @model_validator(mode="after")
@@ -437,13 +443,13 @@ class Step(_Model):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
     unknown_key: ClassVar[str] = "unknown step {key!r} (one of {allowed})"
 
-    run: Optional[Run] = None
-    insert: Optional[Insert] = None
-    approve: Optional[Review] = None
-    reject: Optional[Review] = None
-    acknowledge: Optional[Acknowledge] = None
-    resolve: Optional[Resolve] = None
-    create_rule: Optional[CreateRule] = None
+    run: Run = None
+    insert: Insert = None
+    approve: Review = None
+    reject: Review = None
+    acknowledge: Acknowledge = None
+    resolve: Resolve = None
+    create_rule: CreateRule = None
 
     @model_validator(mode="before")
     @classmethod
@@ -541,7 +547,7 @@ class ScenarioFile(_Model):
     name: Optional[Text] = Field(None, description="shown in the output (default: the scenario_id)")
     description: Optional[Text] = None
     tenant: Tenant
-    inject: Annotated[list[Step], _list_of("steps", non_empty=True), Field(min_length=1)]
+    inject: Annotated[list[Step], _list_of("steps", required=True), Field(min_length=1)]
     expected_propagation: Annotated[Optional[list[Assertion]], _list_of("assertions")] = None
     expected_non_propagation: Annotated[Optional[list[NegatedAssertion]], _list_of("assertions")] = None
 
