@@ -20,18 +20,16 @@ def applied_migrations(conn: psycopg.Connection) -> list[str]:
     return []
 
 
-def contract_roles(conn: psycopg.Connection) -> dict[str, tuple[bool, bool]] | None:
-    """The roles the contract (aos.contract_roles) names, in name order: whether each exists, and
-    whether it has BYPASSRLS; None before the migrations made the contract (or when it is unreadable)."""
+def contract_roles(conn: psycopg.Connection) -> dict[str, bool] | None:
+    """The roles the contract (aos.contract_roles) names, in name order, and whether each exists;
+    None before the migrations made the contract, or when the connecting user cannot read it."""
     readable = conn.execute("SELECT CASE WHEN to_regclass('aos.contract_roles') IS NOT NULL "
                             "THEN has_table_privilege('aos.contract_roles', 'SELECT') ELSE false END").fetchone()[0]
     if not readable:
         return None
-    rows = conn.execute("SELECT c.role_name, r.oid IS NOT NULL, coalesce(r.rolbypassrls, false) "
-                        "FROM aos.contract_roles AS c "
-                        "LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = c.role_name "
-                        "ORDER BY c.role_name").fetchall()
-    return {name: (exists, bypass) for name, exists, bypass in rows}
+    return dict(conn.execute("SELECT c.role_name, r.oid IS NOT NULL FROM aos.contract_roles AS c "
+                             "LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = c.role_name "
+                             "ORDER BY c.role_name").fetchall())
 
 
 def _rows(conn: psycopg.Connection, schema: str, name: str, reltuples: float, exact: bool) -> str:
@@ -76,12 +74,11 @@ def inspect(dsn: str, exact: bool = False) -> tuple[str, list[str]]:
             lines.append(f"  {schema + '.' + name:<36} {kind_word:<18} {count:>9} rows{flags}")
         roles = contract_roles(conn)
         if roles is None:
-            lines.append("roles     (no aos.contract_roles to read: run aosdb migrate)")
-            roles = {}
+            lines.append("roles     (aos.contract_roles cannot be read: run aosdb migrate, or connect as its owner)")
         else:
-            lines.append("roles     " + ", ".join(r if exists else f"{r} (missing)"
-                                                  for r, (exists, _) in roles.items()))
-        if WORKER in roles and roles[WORKER][0] and not roles[WORKER][1]:
+            lines.append("roles     " + ", ".join(r if exists else f"{r} (missing)" for r, exists in roles.items()))
+        worker = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", (WORKER,)).fetchone()
+        if worker is not None and not worker[0]:
             warnings.append(BYPASSRLS_WARNING)
         applied = applied_migrations(conn)
         lines.append("migrations " + (", ".join(applied) if applied else "(none applied)"))
