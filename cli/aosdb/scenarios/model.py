@@ -49,8 +49,6 @@ MAX_REPEAT = 10_000
 BUILTIN_NAMES = ("tenant", "scenario_id")
 REPEAT_NAME = "i"
 
-SCHEMA_ID = "https://aosdb.invalid/scenarios/scenario.schema.json"
-
 
 class ScenarioError(AosdbError):
     """A scenario file that cannot be run: one line naming the file and the key path, exit 2."""
@@ -541,7 +539,7 @@ class NegatedAssertion(Assertion):
 class ScenarioFile(_Model):
     """One SDSR scenario: causes to inject, and the effects the engines must (not) produce."""
 
-    model_config = ConfigDict(title="SDSR scenario", json_schema_extra={"$id": SCHEMA_ID})
+    model_config = ConfigDict(title="SDSR scenario")
 
     scenario_id: ScenarioId
     name: Optional[Text] = Field(None, description="shown in the output (default: the scenario_id)")
