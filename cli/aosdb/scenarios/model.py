@@ -13,6 +13,7 @@ exit 2. Pydantic's errors are translated into that form by `_translate`; the val
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import typing
 import uuid
@@ -755,6 +756,4 @@ def scenario_schema() -> dict[str, Any]:
 
 
 def scenario_schema_text() -> str:
-    import json
-
     return json.dumps(scenario_schema(), indent=2) + "\n"
