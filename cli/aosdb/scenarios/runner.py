@@ -388,7 +388,7 @@ class _Runner:
     def _check_marks(self, s: Scenario) -> None:
         """Every row this transaction wrote in the domain tables is synthetic, with a scenario id.
 
-        Normally that id is this scenario's. Marks travel from cause to effect (SPEC 5.7), so a step
+        Normally that id is this scenario's. Marks travel from cause to effect, so a step
         acting on rows an earlier, kept scenario left (resolving its incident) writes rows with that
         scenario's id; the line names them. A row without marks means an engine lost them, or the
         scenario touched real data."""
