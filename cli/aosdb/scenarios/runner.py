@@ -310,8 +310,12 @@ class _Runner:
 
     def _resolve(self, s: Scenario, step: PlannedStep, args: dict) -> None:
         incident = self._lookup(s, step, args, "incident_of_run", "incident_id")
-        self.conn.execute("SELECT incidents.resolve(%s::uuid, %s, %s, %s)",
-                          (incident, args["actor"], args.get("method") or "manual", args.get("notes")))
+        if args.get("method") is None:  # the function's own default method
+            self.conn.execute("SELECT incidents.resolve(%s::uuid, %s, p_notes => %s)",
+                              (incident, args["actor"], args.get("notes")))
+        else:
+            self.conn.execute("SELECT incidents.resolve(%s::uuid, %s, %s, %s)",
+                              (incident, args["actor"], args["method"], args.get("notes")))
 
     def _create_rule(self, s: Scenario, step: PlannedStep, args: dict) -> None:
         self.conn.execute("SELECT policies.create_rule(%s, %s, %s, %s, %s)",
