@@ -10,6 +10,7 @@ assertions; a directory runs its *.yaml in name order. Most cases call `run_path
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -326,6 +327,26 @@ MALFORMED = {
                                 "status: failed, state: live}]}}]\n",
                                 "inject[0].insert.rows[0].state: activity.runs.state is a generated column"),
     "not-a-mapping": ("- just\n- a list\n", "must be a mapping, got a list"),
+    # Values the database enumerates, read from its CHECK constraints: steps, rows and filters alike.
+    "unknown-step-status": (HEAD + "inject: [{run: {run_id: r1, agent_id: a, status: failed, "
+                            "steps: [{skill_name: s, status: fine}]}}]\n",
+                            "inject[0].run.steps[0].status: unknown step status 'fine' "
+                            "(one of success, failure, retry, skipped)"),
+    "unknown-rule-type": (HEAD + "inject: [{create_rule: {name: n, rule_type: max_cost, conditions: {}, "
+                          "enforcement: block}}]\n",
+                          "inject[0].create_rule.rule_type: unknown rule type 'max_cost' "
+                          "(one of error_code, max_value, pattern_block, blocked_skill)"),
+    "unknown-resolution-method": (HEAD + "inject: [{resolve: {incident_of_run: r1, actor: me, method: fixed}}]\n",
+                                  "inject[0].resolve.method: unknown resolution method 'fixed' "
+                                  "(one of auto, manual, rollback)"),
+    "unknown-filter-value": (HEAD + RUN + "expected_propagation: [{domain: incidents, assertion: incident_created, "
+                             "severity: hgh}]\n",
+                             "expected_propagation[0].severity: unknown severity 'hgh' "
+                             "(one of low, medium, high, critical)"),
+    "unknown-insert-value": (HEAD + "inject: [{insert: {table: activity.runs, rows: [{run_id: r, agent_id: a, "
+                             "status: done}]}}]\n",
+                             "inject[0].insert.rows[0].status: unknown status 'done' (one of queued, running, "
+                             "succeeded, failed, retry, halted, aborted)"),
 }
 
 
@@ -338,6 +359,55 @@ def test_malformed_file_is_one_line_naming_file_and_key(invoke, migrated_dsn: st
     assert result.returncode == 2, str(result)
     assert_one_error_line(result, f"aosdb: {path}: ", message)
     assert result.stdout == "", str(result)
+
+
+def test_enumerations_are_the_databases(invoke, migrated_dsn: str, tmp_path: Path) -> None:
+    """A value the database's CHECK constraint gains is accepted, one it loses is refused: no copy in Python."""
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE policies.policy_rules DROP CONSTRAINT policy_rules_enforcement_valid, "
+                     "ADD CONSTRAINT policy_rules_enforcement_valid CHECK (enforcement IN ('block', 'shadow'))")
+        # A run finishes when the generated state says so: 'halted' is live now, so it reports no outcome.
+        conn.execute("ALTER TABLE activity.runs DROP COLUMN state CASCADE")
+        conn.execute("ALTER TABLE activity.runs ADD COLUMN state text GENERATED ALWAYS AS (CASE WHEN status IN "
+                     "('succeeded', 'failed', 'aborted') THEN 'completed' ELSE 'live' END) STORED")
+    rule = HEAD + "inject: [{create_rule: {name: n, rule_type: error_code, conditions: {error_codes: [X]}, " \
+                  "enforcement: %s}}]\n"
+    path = tmp_path / "warn.yaml"
+    path.write_text(rule % "warn", encoding="utf-8")
+    result = invoke("scenario", "run", str(path), env={"AOSDB_DSN": migrated_dsn})
+    assert result.returncode == 2, str(result)
+    assert_one_error_line(result, "inject[0].create_rule.enforcement: unknown enforcement 'warn' (one of block, shadow)")
+    path.write_text(rule % "shadow", encoding="utf-8")
+    result = invoke("scenario", "run", str(path), env={"AOSDB_DSN": migrated_dsn})
+    assert result.returncode != 2 and result.stdout.startswith("1..2\n"), str(result)  # it ran
+    path.write_text(HEAD + "inject: [{run: {run_id: r1, agent_id: a, status: halted, error_code: X}}]\n")
+    result = invoke("scenario", "run", str(path), env={"AOSDB_DSN": migrated_dsn})
+    assert result.returncode == 2, str(result)
+    assert_one_error_line(result, "inject[0].run.error_code: only a finished run (succeeded, failed, aborted) "
+                                  "reports error_code, not a halted one")
+
+
+def test_committed_json_schema_is_current(invoke) -> None:
+    """scenarios/scenario.schema.json is what the models make: regenerate it with
+    `aosdb scenario schema > scenarios/scenario.schema.json` when this fails."""
+    from aosdb.scenarios import scenario_schema_text
+
+    committed = (SCENARIOS / "scenario.schema.json").read_text(encoding="utf-8")
+    assert committed == scenario_schema_text(), "scenarios/scenario.schema.json is stale: run " \
+                                                "`aosdb scenario schema > scenarios/scenario.schema.json`"
+    result = invoke("scenario", "schema")
+    assert result.returncode == 0 and result.stdout == committed, str(result)
+
+
+def test_json_schema_accepts_the_shipped_suite() -> None:
+    """Editors validate with the schema: every shipped scenario is valid under it, a typo is not."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((SCENARIOS / "scenario.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        doc = json.loads(json.dumps(yaml.safe_load(path.read_text()), default=str))
+        assert not list(validator.iter_errors(doc)), path
+    assert list(validator.iter_errors({"scenario_id": "S", "tenant": "sdsr-s", "inject": [{"rn": {}}]}))
 
 
 def test_yaml_syntax_error_names_file_line_and_column(run_cli, migrated_dsn: str, tmp_path: Path) -> None:

@@ -274,6 +274,17 @@ def scenario_run(
     raise typer.Exit(run_paths(_dsn(dsn), paths, keep=keep, emit=typer.echo))
 
 
+@scenario_app.command("schema")
+def scenario_schema() -> None:
+    """Print the JSON Schema of a scenario file, for editors (made from the scenario models).
+
+    Example: aosdb scenario schema > scenarios/scenario.schema.json
+    """
+    from aosdb.scenarios import scenario_schema_text
+
+    typer.echo(scenario_schema_text(), nl=False)
+
+
 @app.command()
 def check(
     root: Optional[str] = typer.Argument(None, help="Tree with sql/ and scenarios/ (default: this project)."),

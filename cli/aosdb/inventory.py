@@ -7,10 +7,8 @@ import psycopg
 from aosdb.config import describe_dsn
 from aosdb.db import connect
 
+# The schemas the migrations create: shown (as missing) before there is a database to ask.
 DOMAIN_SCHEMAS = ("aos", "activity", "incidents", "policies", "api", "api_private")
-CONTRACT_ROLES = ("aos_owner", "aos_worker", "aos_incident_engine", "aos_proposal_engine",
-                  "aos_policy_engine", "aos_operator", "aos_api", "aos_bi", "aos_scenario", "aos_bi_tenant",
-                  "aos_maintenance")
 
 
 def applied_migrations(conn: psycopg.Connection) -> list[str]:
@@ -20,6 +18,18 @@ def applied_migrations(conn: psycopg.Connection) -> list[str]:
         if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"aosdb_migrations.{table}",)).fetchone()[0]:
             return [r[0] for r in conn.execute(f"SELECT {column} FROM aosdb_migrations.{table} ORDER BY 1")]
     return []
+
+
+def contract_roles(conn: psycopg.Connection) -> dict[str, bool] | None:
+    """The roles the contract (aos.contract_roles) names, in name order, and whether each exists;
+    None before the migrations made the contract, or when the connecting user cannot read it."""
+    readable = conn.execute("SELECT CASE WHEN to_regclass('aos.contract_roles') IS NOT NULL "
+                            "THEN has_table_privilege('aos.contract_roles', 'SELECT') ELSE false END").fetchone()[0]
+    if not readable:
+        return None
+    return dict(conn.execute("SELECT c.role_name, r.oid IS NOT NULL FROM aos.contract_roles AS c "
+                             "LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = c.role_name "
+                             "ORDER BY c.role_name").fetchall())
 
 
 def _rows(conn: psycopg.Connection, schema: str, name: str, reltuples: float, exact: bool) -> str:
@@ -62,10 +72,13 @@ def inspect(dsn: str, exact: bool = False) -> tuple[str, list[str]]:
             count = _rows(conn, schema, name, reltuples, exact)
             flags = " rls" if rls else ""
             lines.append(f"  {schema + '.' + name:<36} {kind_word:<18} {count:>9} rows{flags}")
-        roles = dict(conn.execute("SELECT rolname::text, rolbypassrls FROM pg_roles WHERE rolname = ANY(%s)",
-                                  (list(CONTRACT_ROLES),)).fetchall())  # fmt: skip
-        lines.append("roles     " + ", ".join(r if r in roles else f"{r} (missing)" for r in CONTRACT_ROLES))
-        if WORKER in roles and not roles[WORKER]:
+        roles = contract_roles(conn)
+        if roles is None:
+            lines.append("roles     (aos.contract_roles cannot be read: run aosdb migrate, or connect as its owner)")
+        else:
+            lines.append("roles     " + ", ".join(r if exists else f"{r} (missing)" for r, exists in roles.items()))
+        worker = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", (WORKER,)).fetchone()
+        if worker is not None and not worker[0]:
             warnings.append(BYPASSRLS_WARNING)
         applied = applied_migrations(conn)
         lines.append("migrations " + (", ".join(applied) if applied else "(none applied)"))
