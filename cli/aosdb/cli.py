@@ -336,15 +336,37 @@ def docs_command(
 
 
 @app.command()
-def demo(dsn: Optional[str] = DsnOption) -> None:
-    """The guided tour: run the shipped scenarios (kept), show the propagation chain, refresh the
-    views and print one incident's evidence. Re-runnable.
+def demo(
+    dsn: Optional[str] = DsnOption,
+    verbose: bool = typer.Option(False, "--verbose", help="Print every TAP line and the whole evidence document."),
+    yes: bool = typer.Option(False, "--yes", help="Commit the demo's synthetic tenants into a database that is not "
+                                                  "the embedded cluster's."),
+) -> None:
+    """The guided tour, on one screen: run the shipped scenarios (kept, in sdsr-* tenants), show the
+    propagation chain, refresh the views, act on one incident and read it as a UI would. Re-runnable.
 
     Example: aosdb demo
     """
+    from aosdb.config import describe_dsn
     from aosdb.demo import run_demo
 
-    raise typer.Exit(run_demo(_dsn(dsn), typer.echo))
+    target = _dsn(dsn)
+    if dsn is not None and not yes and not _is_embedded(target):
+        raise AosdbError(f"aosdb demo commits 21 synthetic sdsr-* tenants into {describe_dsn(target)}, which is "
+                         "not the embedded cluster's database: re-run with --yes to do it anyway", exit_code=2)
+    raise typer.Exit(run_demo(target, typer.echo, verbose=verbose))
+
+
+def _is_embedded(dsn: str) -> bool:
+    """Whether dsn names the embedded cluster's own database (same host, port and database)."""
+    from aosdb.cluster import EmbeddedCluster
+    from aosdb.config import describe_dsn
+
+    try:
+        embedded = EmbeddedCluster().dsn()
+    except AosdbError:
+        return False
+    return describe_dsn(dsn).split("@")[-1] == describe_dsn(embedded).split("@")[-1]
 
 
 def _report_refresh(done) -> None:

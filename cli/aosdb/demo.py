@@ -34,13 +34,18 @@ _DEMO_TABLES = (
     "activity.aos_trace_steps", "activity.aos_traces", "activity.runs", "aos.events",
 )
 CHAIN_ROWS = 12
+# How many runs of each rank the chain shows (frozen, throttled, prevented, blocked, warned or
+# audited, raised an incident), one per tenant before a second: every kind of effect shows.
+_SHOWN_PER_RANK = {0: 2, 1: 2, 2: 2, 3: 2, 4: 1, 5: 3}
+_NO_EFFECT = 6
 DEMO_ACTOR = "demo-operator"
 
 # Every run of the scenarios' tenants with its effects, and a rank: the runs a guardrail or rule acted
-# on first (frozen, throttled, prevented or blocked, then warned or audited), then those that raised
+# on first (frozen, throttled, prevented, blocked, then warned or audited), then those that raised
 # an incident, then the rest.
 _CHAIN = """
-SELECT c.tenant_id, c.run_id, c.status, c.incident, c.proposal, c.rule, c.prevention, c.rank
+SELECT c.tenant_id, c.run_id, c.status, c.incident, c.proposal, c.rule, c.prevention, c.rank,
+       row_number() OVER (PARTITION BY c.tenant_id, c.rank ORDER BY c.created_at, c.run_id) AS nth
 FROM (
     SELECT r.tenant_id, r.run_id, r.status, r.created_at,
            coalesce(i.severity || ' ' || i.lifecycle_state, '-') AS incident,
@@ -51,10 +56,11 @@ FROM (
            coalesce(pr.shown, '-') AS prevention,
            CASE WHEN pr.outcomes && ARRAY['frozen'] THEN 0
                 WHEN pr.outcomes && ARRAY['throttled'] THEN 1
-                WHEN pr.outcomes && ARRAY['prevented', 'blocked'] THEN 2
-                WHEN pr.outcomes IS NOT NULL THEN 3
-                WHEN i.id IS NOT NULL THEN 4
-                ELSE 5 END AS rank
+                WHEN pr.outcomes && ARRAY['prevented'] THEN 2
+                WHEN pr.outcomes && ARRAY['blocked'] THEN 3
+                WHEN pr.outcomes IS NOT NULL THEN 4
+                WHEN i.id IS NOT NULL THEN 5
+                ELSE 6 END AS rank
     FROM activity.runs AS r
     LEFT JOIN incidents.incidents AS i ON i.tenant_id = r.tenant_id AND i.source_run_id = r.run_id
     -- The proposal the run's incident is linked to: a storm's incidents share one.
@@ -70,7 +76,7 @@ FROM (
     ) AS pr ON TRUE
     WHERE r.tenant_id = ANY(%s)
 ) AS c
-ORDER BY c.rank, c.tenant_id, c.created_at, c.run_id
+ORDER BY c.rank, nth, c.rank = 5 AND c.proposal = '-', c.tenant_id, c.created_at, c.run_id
 """
 
 _TAP_LINE = re.compile(r"^(ok|not ok) \d+ - (\S+) ")
@@ -135,6 +141,15 @@ class _ScenarioSummary:
         return out + self.failures
 
 
+def _pick(rows: list[tuple]) -> list[tuple]:
+    """At most _SHOWN_PER_RANK runs of each rank with effects, in rank order (rows come ordered by
+    rank, then first-of-their-tenant first); the runs without effects only to fill CHAIN_ROWS."""
+    shown: list[tuple] = []
+    for rank, cap in _SHOWN_PER_RANK.items():
+        shown += [r for r in rows if r[7] == rank][:cap]
+    return (shown + [r for r in rows if r[7] == _NO_EFFECT])[:CHAIN_ROWS]
+
+
 def _evidence_summary(evidence: dict) -> list[str]:
     incident = evidence.get("incident") or {}
     run = evidence.get("source_run") or {}
@@ -169,16 +184,17 @@ def run_demo(dsn: str, emit: Callable[[str], None], verbose: bool = False) -> in
 
     with connect(dsn, autocommit=True) as conn:
         rows = conn.execute(_CHAIN, (tenants,)).fetchall()
-        with_effects = [r for r in rows if r[7] < 5]
+        with_effects = [r for r in rows if r[7] < _NO_EFFECT]
         emit("")
         emit(f"== 2. The propagation chain: {len(rows)} runs, {len(with_effects)} with effects "
              "(those a guardrail or rule acted on first, then those that raised an incident)")
-        shown = [r[:7] for r in rows[:CHAIN_ROWS]]
-        for line in _table(shown, ("tenant", "run", "status", "incident", "proposal", "rule", "prevention")):
+        shown = _pick(rows)
+        for line in _table([r[:7] for r in shown], ("tenant", "run", "status", "incident", "proposal", "rule",
+                                                    "prevention")):
             emit(line)
-        if len(rows) > CHAIN_ROWS:
-            more = sum(1 for r in rows[CHAIN_ROWS:] if r[7] < 5)
-            emit(f"({len(rows) - CHAIN_ROWS} more runs, {more} of them with effects: "
+        if len(rows) > len(shown):
+            more = len(with_effects) - sum(1 for r in shown if r[7] < _NO_EFFECT)
+            emit(f"({len(rows) - len(shown)} more runs, {more} of them with effects: "
                  "SELECT * FROM activity.v_runs_o2 WHERE tenant_id LIKE 'sdsr-%')")
 
         emit("")
