@@ -4,22 +4,6 @@
 -- in the catalog has a case here, and boundary values that must pass do.
 BEGIN;
 
--- Runs p_sql and says how it ended: 'SQLSTATE constraint' on an error, else
--- 'no error' (the statement is then undone, so the cases stay independent).
-CREATE FUNCTION pg_temp.outcome(p_sql text) RETURNS text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_state text;
-    v_constraint text;
-BEGIN
-    EXECUTE p_sql;
-    RAISE EXCEPTION USING ERRCODE = 'ZX999';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_constraint = CONSTRAINT_NAME;
-    RETURN CASE WHEN v_state = 'ZX999' THEN 'no error' ELSE v_state || ' ' || coalesce(nullif(v_constraint, ''), '-') END;
-END
-$fn$;
-
 -- The fixture fires no engine (a failed run would get its own incident, a
 -- high incident its proposal): every row is the one inserted here.
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t1', 'Tenant one');
@@ -532,13 +516,13 @@ SELECT plan(
 SELECT throws_ok(sql, '23514', NULL, format('%s rejects a bad value (23514)', constraint_name))
 FROM cases ORDER BY constraint_name, sql;
 
-SELECT is(pg_temp.outcome(sql), '23514 ' || constraint_name,
+SELECT is(aosdb_test.outcome(sql), '23514 ' || constraint_name,
           format('the error names %s', constraint_name))
 FROM cases ORDER BY constraint_name, sql;
 
 -- Cases found as defects once, kept as regressions: each is rejected by the
 -- constraint it breaks, and that constraint is named.
-SELECT is(pg_temp.outcome(sql), '23514 ' || constraint_name,
+SELECT is(aosdb_test.outcome(sql), '23514 ' || constraint_name,
           format('%s rejects %s, naming itself', constraint_name, what))
 FROM regressions ORDER BY constraint_name, what;
 
@@ -552,7 +536,7 @@ SELECT is_empty(
     'every CHECK constraint of the five schemas has a rejection case in this file'
 );
 
-SELECT is(pg_temp.outcome(sql), 'no error', 'accepted: ' || what)
+SELECT is(aosdb_test.outcome(sql), 'no error', 'accepted: ' || what)
 FROM accepted ORDER BY what;
 
 SELECT * FROM finish();
