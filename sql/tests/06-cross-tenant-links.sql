@@ -1,4 +1,4 @@
--- A link can never cross tenants (SPEC 3.1): each tenant-first foreign key
+-- A link can never cross tenants (docs/contract.md, Links): each tenant-first foreign key
 -- rejects a row of tenant t2 pointing at a row of tenant t1 with 23503 and
 -- names the key it broke, while the same link within one tenant is accepted.
 BEGIN;

@@ -8,7 +8,7 @@
 -- deleted, the worker cannot touch incidents or policies, engines write only
 -- their own tables and append to the outbox (aos.events), aos_operator writes
 -- (and reads) nothing directly, and the readers only read: aos_api what the
--- facades of SPEC 6.2 read (its tenant-filtered views *_api), aos_bi the
+-- facades read (its tenant-filtered views *_api), aos_bi the
 -- analytics views and their refresh log, aos_bi_tenant the tenant-filtered
 -- views *_tenant. The outbox's ticks and wake-up row (aos.event_ticks,
 -- aos.event_wakeup) are their owner's alone.
@@ -64,7 +64,7 @@ FROM (VALUES
     ('aos_api', 'incidents', 'v_incidents_o2_api', '{SELECT}'),
     -- 0017: the list of what it is served over HTTP.
     ('aos_api', 'aos', 'api_endpoints', '{SELECT}'),
-    -- SPEC 6.1: BI reads the analytics views and when they were refreshed.
+    -- BI reads the analytics views and when they were refreshed.
     ('aos_bi', 'activity', 'v_runs_o2', '{SELECT}'),
     ('aos_bi', 'incidents', 'v_incidents_o2', '{SELECT}'),
     ('aos_bi', 'aos', 'view_refreshes', '{SELECT}'),

@@ -1,4 +1,4 @@
--- Append-only data, on real rows: trace steps (SPEC 3.2), incident events and
+-- Append-only data, on real rows: trace steps, incident events and
 -- evidence, the links of incidents to proposals (0010) and the
 -- outbox cannot be updated or deleted by the roles that write them,
 -- and runs and traces are never deleted. Only the owner could.

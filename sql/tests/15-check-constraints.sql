@@ -1,6 +1,6 @@
 -- Every named CHECK constraint of the five schemas rejects a bad value with
--- 23514 and is the constraint the error names (SPEC 3.1: a rejected insert
--- tells the user which rule it broke). A last assertion proves every CHECK
+-- 23514 and is the constraint the error names (a rejected insert names the
+-- rule it broke). A last assertion proves every CHECK
 -- in the catalog has a case here, and boundary values that must pass do.
 BEGIN;
 
@@ -382,7 +382,7 @@ INSERT INTO cases VALUES
     ('contract_facades_in_api_schema',
      $$INSERT INTO aos.contract_facades (function_name, endpoint, domain)
        VALUES ('public.runs', '/rpc/runs', 'activity')$$),
-    -- aos.view_refreshes (SPEC 6.1): only the two analytics views are refreshed,
+    -- aos.view_refreshes: only the two analytics views are refreshed,
     -- by their schema-qualified names; durations and row counts are never negative.
     ('view_refreshes_view_name_valid',
      $$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
@@ -465,7 +465,7 @@ INSERT INTO accepted VALUES
        SELECT e, 't1', 'x' FROM unnest(ARRAY[
            'run_failed', 'incident_created', 'incident_acknowledged', 'incident_resolved', 'proposal_created',
            'proposal_approved', 'proposal_rejected', 'rule_created', 'prevention_recorded']) AS e$$,
-     'an outbox event of each kind SPEC 7 names, with the default payload'),
+     'an outbox event of each kind README.md (Following events) names, with the default payload'),
     ($$INSERT INTO aos.events (event, tenant_id, subject_id, payload)
        VALUES ('evidence_added', 't1', 'x', '{"evidence_id": "e1"}'), ('rule_retired', 't1', 'x', '{}')$$,
      'the outbox events of the other two actions (evidence_added, rule_retired)'),

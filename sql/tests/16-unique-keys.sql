@@ -1,7 +1,7 @@
 -- The unique keys that make the engines idempotent and the identifiers
 -- unambiguous: a duplicate is rejected with 23505 naming the key, and the
 -- same value in another tenant (or another scope of the key) is accepted.
--- The analytics views (SPEC 6.1) cannot take a duplicate row at all: their
+-- The analytics views cannot take a duplicate row at all: their
 -- keys are held to what REFRESH ... CONCURRENTLY needs instead, and must let
 -- the same run or incident id of two tenants through.
 BEGIN;

@@ -1,4 +1,4 @@
--- The WorkerRunner API (SPEC 8): activity.start_run, record_step and
+-- The WorkerRunner API (README.md, How a worker reports runs): activity.start_run, record_step and
 -- finish_run. What each writes, what each rejects (22023 invalid input, P0002
 -- unknown run, 55000 wrong transition, 23505/23503 key violations) and that a
 -- rejected call writes nothing; who may call it (aos_worker, aos_scenario

@@ -1,4 +1,4 @@
--- Operator actions on incidents (SPEC 8): acknowledge (active -> acked),
+-- Operator actions on incidents (README.md, How an operator acts): acknowledge (active -> acked),
 -- resolve (active or acked -> resolved) and add_evidence, each with its
 -- timeline event and outbox event; wrong transitions 55000, invalid input
 -- 22023, another tenant's incident P0002, no tenant 28000, roles without the

@@ -1,4 +1,4 @@
--- Operator actions on proposals and rules (SPEC 5.4, 8): approve_proposal
+-- Operator actions on proposals and rules (README.md, How an operator acts): approve_proposal
 -- (pending -> approved, exactly one rule, returns its id), reject_proposal
 -- (pending -> rejected, no rule), create_rule for every rule type,
 -- retire_rule; approved and rejected are final (55000); invalid input 22023;

@@ -1,4 +1,4 @@
--- api.activity_runs (SPEC 6.2, /rpc/activity_runs): the list envelope
+-- api.activity_runs (/rpc/activity_runs): the list envelope
 -- {"items", "total", "has_more", "pagination": {"limit", "offset",
 -- "next_offset"}}, items that are the rows of activity.v_runs_o2, newest
 -- first with ties broken by run_id; every filter (named, typed arguments);
@@ -188,7 +188,7 @@ SELECT is_empty(
                                  'error_step_count', 'retry_count', 'policy_violation', 'is_synthetic',
                                  'synthetic_scenario_id']) AS c
       WHERE NOT EXISTS (SELECT FROM got, jsonb_array_elements(v -> 'items') AS i WHERE k = 'all' AND i ? c)$$,
-    'the items carry every column SPEC 6.1 names for v_runs_o2'
+    'the items carry every documented column of v_runs_o2'
 );
 SELECT is(
     (SELECT pg_temp.ids(v) FROM got WHERE k = 'all'),

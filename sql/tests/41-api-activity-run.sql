@@ -1,4 +1,4 @@
--- api.activity_run and api.activity_run_evidence (SPEC 6.2, /rpc/activity_run
+-- api.activity_run and api.activity_run_evidence (/rpc/activity_run
 -- and /rpc/activity_run_evidence): the detail is the run as it is now with
 -- its traces (oldest first) and its analytics row; the evidence is exactly
 -- {run_id, run, incidents_caused[], proposals_triggered[], proposals_linked[],

@@ -1,4 +1,4 @@
--- api.incidents (SPEC 6.2, /rpc/incidents): the list envelope, items that
+-- api.incidents (/rpc/incidents): the list envelope, items that
 -- are the rows of incidents.v_incidents_o2, newest first (first_seen_at) with
 -- ties broken by incident_id; every filter (severity, lifecycle_state, topic,
 -- category, error_code, cause_type, is_synthetic, first_seen_after/before);
@@ -193,7 +193,7 @@ SELECT is_empty(
                                  'resolved_at', 'resolved_by', 'resolution_method', 'is_synthetic',
                                  'synthetic_scenario_id']) AS c
       WHERE NOT EXISTS (SELECT FROM got, jsonb_array_elements(v -> 'items') AS i WHERE k = 'all' AND i ? c)$$,
-    'the items carry every column SPEC 6.1 names for v_incidents_o2'
+    'the items carry every documented column of v_incidents_o2'
 );
 SELECT is(
     (SELECT pg_temp.names(v) FROM got WHERE k = 'all'),

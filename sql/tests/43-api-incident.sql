@@ -1,4 +1,4 @@
--- api.incident and api.incident_evidence (SPEC 6.2, /rpc/incident and /rpc/incident_evidence):
+-- api.incident and api.incident_evidence (/rpc/incident and /rpc/incident_evidence):
 -- the detail is the incident as it is now with its counts; the
 -- evidence is exactly {incident_id, incident, source_run, evidence[],
 -- timeline[] (oldest first), proposals_triggered[], proposal}, read from the

@@ -1,4 +1,4 @@
--- api.policy_proposals and api.policy_proposal (SPEC 6.2, /rpc/policy_proposals
+-- api.policy_proposals and api.policy_proposal (/rpc/policy_proposals
 -- and /rpc/policy_proposal): the list envelope, items that are the
 -- proposals with the rule each approval created, newest first with ties broken
 -- by id; every filter (status, proposal_type, is_synthetic, created_after/

@@ -1,4 +1,4 @@
--- The facades are read-only by construction (SPEC 4, 6.2): every api function
+-- The facades are read-only by construction (README.md, Facades for UIs and services): every api function
 -- and every helper of api_private is SECURITY INVOKER with a pinned search_path,
 -- the eight facades are STABLE and the helpers STABLE or IMMUTABLE; PostgreSQL refuses any write inside a
 -- non-volatile function, even to its owner, and a non-volatile function can
