@@ -1,4 +1,4 @@
-"""Expected failures: one line on stderr, non-zero exit, no traceback, never a password (SPEC 12)."""
+"""Expected failures: one line on stderr, non-zero exit, no traceback, never a password."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""migrate, rollback, migrations and status against a real server: the versioned half of SPEC 1 and 12."""
+"""migrate, rollback, migrations and status of the versioned migrations against a real server."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_error_line, discard_cluster, free_port, query
+from conftest import REPO_ROOT, assert_one_error_line, discard_cluster, free_port, query
 
 from aosdb import pgbin
 from aosdb.cluster import EmbeddedCluster
@@ -61,6 +61,41 @@ def test_failing_suite_exits_non_zero_and_drops_its_database(run_cli, pg_server:
     assert "02-broken.sql" in result.stdout, str(result)
     assert "arithmetic is broken on purpose" in result.stdout + result.stderr, str(result)
     assert "Traceback" not in result.stderr, str(result)
+    assert throwaway_databases(pg_server) == before
+
+
+HELPERS_USED = """BEGIN;
+SELECT plan(4);
+SELECT is(aosdb_test.outcome('SELECT 1 / 0'), '22012 -', 'outcome names the SQLSTATE of a failing statement');
+SELECT is(aosdb_test.keys('{"b": 1, "a": 2}'), '{a,b}', 'keys sorts the keys of an object');
+SET LOCAL ROLE aos_api;
+SELECT is(aosdb_test.outcome('SELECT 1'), 'no error', 'a role the test switches to may call the helpers');
+RESET ROLE;
+SELECT is(aosdb_test.state(), aosdb_test.state(), 'state is a digest of the tables');
+SELECT * FROM finish();
+ROLLBACK;
+"""
+
+
+@needs_pg_prove
+def test_the_shared_helpers_are_installed_and_are_no_test(run_cli, pg_server: str, project_tree: Path) -> None:
+    shutil.copytree(REPO_ROOT / "sql" / "test_helpers", project_tree / "sql" / "test_helpers")
+    (project_tree / "sql" / "tests" / "01-helpers.sql").write_text(HELPERS_USED)
+    result = run_cli("test", env={"AOSDB_DSN": pg_server, "AOSDB_ROOT": str(project_tree)})
+    assert result.returncode == 0, str(result)
+    assert "Files=1, Tests=4" in result.stdout and "aosdb_test_helpers" not in result.stdout, str(result)
+
+
+@needs_pg_prove
+def test_a_broken_helper_file_fails_in_one_line_and_drops_the_database(
+    run_cli, pg_server: str, project_tree: Path
+) -> None:
+    (project_tree / "sql" / "tests" / "01-schema.sql").write_text(PASSING)
+    (project_tree / "sql" / "test_helpers").mkdir()
+    (project_tree / "sql" / "test_helpers" / "broken.sql").write_text("CREATE SCHEMA aosdb_test;\nSELECT 1 / 0;\n")
+    before = throwaway_databases(pg_server)
+    result = run_cli("test", env={"AOSDB_DSN": pg_server, "AOSDB_ROOT": str(project_tree)})
+    assert_one_error_line(result, "test helpers broken.sql", "SQLSTATE 22012")
     assert throwaway_databases(pg_server) == before
 
 

@@ -1,4 +1,4 @@
-"""SPEC 11, last bar: the engines under real concurrent sessions.
+"""The engines under real concurrent sessions.
 
 Each session is a thread with its own psycopg connection, on a migrated clone per test (exact
 counts). Writers that hit a deadlock (40P01) or a serialization failure (40001) retry their

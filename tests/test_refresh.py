@@ -1,4 +1,4 @@
-"""SPEC 6.1: `aosdb refresh` and `aosdb refresh --follow` against a real server with real commits.
+"""`aosdb refresh` and `aosdb refresh --follow` against a real server with real commits.
 
 Both call the procedure aos.refresh_analytics(), which refreshes the two views in one transaction.
 

@@ -1,6 +1,8 @@
 """`aosdb test`: pg_prove over sql/tests in a fresh, migrated, throwaway database.
 
 Both tools are checked before anything is created: pg_prove on PATH, pgTAP in the server.
+The helpers the tests share (sql/test_helpers/*.sql, the schema aosdb_test) are installed once
+in that database, after the migrations and pgTAP; they are no tests, so pg_prove never sees them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from aosdb import migrations
 from aosdb.config import sql_dir
-from aosdb.db import connect, throwaway_database
+from aosdb.db import connect, error_line, throwaway_database
 from aosdb.errors import AosdbError
 
 PG_PROVE_PACKAGE = "libtap-parser-sourcehandler-pgtap-perl"
@@ -54,6 +56,19 @@ def _pgtap_missing(dsn: str) -> str | None:
             f"postgresql-15-pgtap) into {sharedir}/extension")
 
 
+def install_helpers(dsn: str) -> None:
+    """Run every sql/test_helpers/*.sql in name order, each in one transaction; none is a test."""
+    helpers = sql_dir() / "test_helpers"
+    files = sorted(helpers.glob("*.sql")) if helpers.is_dir() else []
+    with connect(dsn, autocommit=True) as conn:
+        for path in files:
+            try:
+                with conn.transaction():
+                    conn.execute(path.read_text())
+            except psycopg.Error as exc:
+                raise AosdbError(f"test helpers {path.name}: {error_line(exc)}") from None
+
+
 def run_pgtap(dsn: str, keep: bool = False) -> int:
     pg_prove = shutil.which("pg_prove")
     if not pg_prove:
@@ -66,6 +81,7 @@ def run_pgtap(dsn: str, keep: bool = False) -> int:
         migrations.migrate(test_dsn)
         with connect(test_dsn, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pgtap")
+        install_helpers(test_dsn)
         if keep:
             print(f"keeping test database {conninfo_to_dict(test_dsn)['dbname']}", file=sys.stderr)
         cmd = [pg_prove, "--ext", ".sql", "--recurse", "--shuffle", "--failures", str(tests)]

@@ -2,7 +2,7 @@
 -- detected event), unless the PolicyEngine prevented the failure. Fired per
 -- statement with transition tables, so a bulk load runs one set-based query.
 
--- SPEC 5.1: the explicit code when set (kept even when unknown), else the
+-- The error code of a failed run: the explicit code when set (kept even when unknown), else the
 -- first known code found in the upper-cased message, else UNKNOWN.
 CREATE OR REPLACE FUNCTION incidents.error_code_for(p_error_code text, p_error_message text) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE

@@ -1,4 +1,4 @@
--- Group roles of the contract (SPEC section 4). Roles are cluster-wide, so
+-- Group roles of the contract (README.md, Roles). Roles are cluster-wide, so
 -- they are created only when missing and survive a rollback (another database
 -- of the cluster may still use them).
 -- This migration runs as the migrating user (it needs CREATEROLE); every

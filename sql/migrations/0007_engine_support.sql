@@ -5,7 +5,7 @@
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
 -- PostgreSQL refuses COPY FROM into a table under row-level security, and the
--- SPEC promises the worker COPY. The worker is already trusted with every
+-- worker may load runs with COPY (README.md). The worker is already trusted with every
 -- tenant (runs_trusted_all and friends), so it bypasses RLS outright. Only a
 -- superuser may grant BYPASSRLS; a migration run without one says so. Like
 -- the roles themselves, the attribute is cluster-wide and survives a rollback.

@@ -94,7 +94,7 @@ COMMENT ON FUNCTION aos.reader_tenant() IS
     'when no tenant is set, and for a member of aos_bi_tenant without a mapping.';
 GRANT EXECUTE ON FUNCTION aos.reader_tenant() TO aos_bi_tenant;
 
--- The API reads the domain tables of SPEC 6.2 through row-level security
+-- The API reads the domain tables its facades read through row-level security
 -- (its own tenant) and writes nothing.
 GRANT SELECT ON activity.runs, activity.aos_traces, incidents.incidents, incidents.incident_events,
     incidents.incident_evidence, policies.policy_proposals, policies.policy_rules, policies.prevention_records

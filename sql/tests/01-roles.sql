@@ -1,5 +1,5 @@
--- The eleven group roles: the nine of SPEC section 4, aos_bi_tenant, the
--- tenant-facing BI role of migration 0008 (SPEC 4: "tenant BI"), and
+-- The eleven group roles: the nine of the contract (README.md, Roles),
+-- aos_bi_tenant, the tenant-facing BI role of migration 0008, and
 -- aos_maintenance, the operations role of 0018 (refresh, retention). They exist,
 -- cannot log in, hold no cluster-wide power, and inherit nothing from each
 -- other except that the owner is a member of the three engine roles (it hands

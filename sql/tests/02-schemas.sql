@@ -42,7 +42,7 @@ LEFT JOIN (VALUES
     ('policies', 'aos_operator', '{USAGE}'),
     ('policies', 'aos_scenario', '{USAGE}'),
     -- 0008: the api facades run as the caller, so aos_api reads the domain
-    -- tables of SPEC 6.2 (and the tenant-filtered views) itself; tenant BI
+    -- tables its facades read (and the tenant-filtered views) itself; tenant BI
     -- reads the tenant-filtered analytics views of activity and incidents.
     ('activity', 'aos_api', '{USAGE}'),
     ('incidents', 'aos_api', '{USAGE}'),

@@ -1,10 +1,10 @@
--- Every table of SPEC section 3 (and the contract tables of 3.5, the outbox
--- of section 7, the read side's bookkeeping of 6.1): exactly these tables,
--- exactly these columns with these types and nullability, tenant-first
--- primary keys, the unique keys, and the defaults the SPEC names. The
--- analytics views of SPEC 6.1 and their tenant-filtered views (the tenant BI
--- logins' and the api facades') are not tables: they are enumerated on their
--- own, with exactly their columns and types.
+-- Every table of the five domains (docs/contract.md, Tables; the contract
+-- tables, the outbox, the read side's refresh log included): exactly these
+-- tables, exactly these columns with these types and nullability,
+-- tenant-first primary keys, the unique keys, and the documented defaults. The
+-- analytics views (README.md, Analytics views for BI tools) and their
+-- tenant-filtered views (the tenant BI logins' and the api facades') are not
+-- tables: they are enumerated on their own, with exactly their columns and types.
 BEGIN;
 
 CREATE TEMP TABLE expected_columns (
@@ -15,7 +15,7 @@ INSERT INTO expected_columns VALUES
     ('aos', 'tenants', 'name', 'text', TRUE),
     ('aos', 'tenants', 'created_at', 'timestamp with time zone', TRUE),
 
-    -- SPEC 7: the outbox aos.events(seq bigint, created_at, event, tenant_id,
+    -- The outbox aos.events(seq bigint, created_at, event, tenant_id,
     -- subject_id, payload jsonb); tx_id (migration 0007) puts each event in
     -- its batch: the transactions completed between two ticks' snapshots.
     ('aos', 'events', 'seq', 'bigint', TRUE),
@@ -234,7 +234,7 @@ INSERT INTO expected_columns VALUES
     ('aos', 'contract_facade_reads', 'schema_name', 'text', TRUE),
     ('aos', 'contract_facade_reads', 'table_name', 'text', TRUE),
 
-    -- SPEC 6.1: aosdb refresh records when, how long and how many rows (0008).
+    -- aosdb refresh records when, how long and how many rows (0008).
     ('aos', 'view_refreshes', 'id', 'bigint', TRUE),
     ('aos', 'view_refreshes', 'view_name', 'text', TRUE),
     ('aos', 'view_refreshes', 'refreshed_at', 'timestamp with time zone', TRUE),
@@ -248,8 +248,8 @@ INSERT INTO expected_columns VALUES
     ('aos', 'bi_logins', 'created_at', 'timestamp with time zone', TRUE),
     ('aos', 'bi_logins', 'login_oid', 'oid', TRUE);
 
--- SPEC 6.1: the analytics views (materialized) with the columns the SPEC
--- names and the few more they offer, and the tenant-filtered views (plain
+-- The analytics views (materialized) with the columns README.md (Analytics
+-- views for BI tools) documents, and the tenant-filtered views (plain
 -- views, 0008) that show exactly the same columns to tenant-scoped readers:
 -- *_tenant (security barrier) for tenant BI logins, *_api for the api facades.
 -- View columns carry no NOT NULL or defaults, so only names and types count.
@@ -326,7 +326,7 @@ FROM (VALUES
     ('volatility', 'text')
 ) AS c (column_name, type_name);
 
--- Primary keys: tenant first on every tenant table (SPEC 3.1).
+-- Primary keys: tenant first on every tenant table, so no link can cross tenants.
 CREATE TEMP TABLE expected_pks (schema_name name, table_name name, columns name[]) ON COMMIT DROP;
 INSERT INTO expected_pks VALUES
     ('aos', 'tenants', '{tenant_id}'),
@@ -577,7 +577,7 @@ SELECT is(
     'policy_proposals_one_pending_per_rule covers (tenant_id, proposed_rule) WHERE status = pending'
 );
 
--- SPEC 3.2: a run needs only tenant_id, run_id, agent_id and status.
+-- A run needs only tenant_id, run_id, agent_id and status; everything else has a default.
 INSERT INTO aos.tenants (tenant_id, name) VALUES ('t-tables', 'tables test');
 SELECT lives_ok(
     $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status) VALUES ('t-tables', 'r1', 'agent', 'queued')$$,

@@ -1,5 +1,5 @@
 -- runs.state and aos_trace_steps.level are stored generated columns that
--- compute the SPEC 3.2 values for every status, follow status changes, and
+-- compute their documented values for every status, follow status changes, and
 -- cannot be written directly.
 BEGIN;
 

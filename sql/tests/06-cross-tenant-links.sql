@@ -1,23 +1,7 @@
--- A link can never cross tenants (SPEC 3.1): each tenant-first foreign key
+-- A link can never cross tenants (docs/contract.md, Links): each tenant-first foreign key
 -- rejects a row of tenant t2 pointing at a row of tenant t1 with 23503 and
 -- names the key it broke, while the same link within one tenant is accepted.
 BEGIN;
-
--- Runs p_sql and says how it ended: 'SQLSTATE constraint' on an error, else
--- 'no error' (the statement is then undone, so the cases stay independent).
-CREATE FUNCTION pg_temp.outcome(p_sql text) RETURNS text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_state text;
-    v_constraint text;
-BEGIN
-    EXECUTE p_sql;
-    RAISE EXCEPTION USING ERRCODE = 'ZX999';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_constraint = CONSTRAINT_NAME;
-    RETURN CASE WHEN v_state = 'ZX999' THEN 'no error' ELSE v_state || ' ' || coalesce(nullif(v_constraint, ''), '-') END;
-END
-$fn$;
 
 -- The fixture fires no engine: the runs are still running (a failed run would
 -- get its incident from the IncidentEngine) and the incidents are medium (a
@@ -133,10 +117,10 @@ SELECT plan((SELECT count(*)::int * 3 FROM cases) + 2);
 SELECT throws_ok(cross_tenant, '23503', NULL, format('%s rejects a link to another tenant''s row (23503)', fk))
 FROM cases ORDER BY fk;
 
-SELECT is(pg_temp.outcome(cross_tenant), '23503 ' || fk, format('the cross-tenant row is rejected by %s', fk))
+SELECT is(aosdb_test.outcome(cross_tenant), '23503 ' || fk, format('the cross-tenant row is rejected by %s', fk))
 FROM cases ORDER BY fk;
 
-SELECT is(pg_temp.outcome(same_tenant), 'no error', format('%s accepts the same link within one tenant', fk))
+SELECT is(aosdb_test.outcome(same_tenant), 'no error', format('%s accepts the same link within one tenant', fk))
 FROM cases ORDER BY fk;
 
 -- The referenced side: a run with traces and an incident cannot change

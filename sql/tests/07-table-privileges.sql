@@ -1,4 +1,4 @@
--- The privilege matrix of SPEC section 4, written out: for each of the nine
+-- The privilege matrix (README.md, Roles; docs/contract.md, Grants), written out: for each of the nine
 -- non-owner roles and each table, materialized view and view of aos,
 -- activity, incidents and policies, exactly these table privileges (none
 -- where not listed). aos_owner owns every relation instead. Column
@@ -50,7 +50,7 @@ LEFT JOIN (VALUES
     ('activity', 'aos_traces', 'aos_scenario', '{SELECT,INSERT}'),
     ('activity', 'aos_trace_steps', 'aos_worker', '{SELECT,INSERT}'),
     ('activity', 'aos_trace_steps', 'aos_scenario', '{SELECT,INSERT}'),
-    -- SPEC 7: every engine appends its effects' events to the outbox (and
+    -- Every engine appends its effects' events to the outbox (and
     -- reads it); nobody updates or deletes an event.
     ('aos', 'events', 'aos_incident_engine', '{SELECT,INSERT}'),
     ('aos', 'events', 'aos_proposal_engine', '{SELECT,INSERT}'),
@@ -85,7 +85,7 @@ LEFT JOIN (VALUES
     ('policies', 'prevention_records', 'aos_incident_engine', '{SELECT}'),
     ('policies', 'policy_rules', 'aos_proposal_engine', '{SELECT}'),
     -- aos_operator holds no table privilege: it acts through functions.
-    -- SPEC 6.2 (0008): the api facades run as the caller (SECURITY INVOKER,
+    -- 0008: the api facades run as the caller (SECURITY INVOKER,
     -- STABLE), so aos_api reads what the facades may read, through row-level
     -- security (its own tenant), and writes nothing: not the steps, the
     -- reference tables, the registry, the outbox or the analytics views
@@ -106,7 +106,7 @@ LEFT JOIN (VALUES
     -- The tenant BI views find their reader's tenant in aos.bi_logins
     -- (aos.reader_tenant(), as the caller; row-level security: own row only).
     ('aos', 'bi_logins', 'aos_bi_tenant', '{SELECT}'),
-    -- SPEC 6.1: BI reads the analytics views (every tenant) and when they
+    -- BI reads the analytics views (every tenant) and when they
     -- were refreshed; tenant BI only the tenant-filtered views.
     ('activity', 'v_runs_o2', 'aos_bi', '{SELECT}'),
     ('incidents', 'v_incidents_o2', 'aos_bi', '{SELECT}'),
@@ -243,7 +243,7 @@ SELECT is_empty(
     'every table, view and sequence of the five schemas is owned by aos_owner'
 );
 
--- SPEC 4: the scenario runner may do what aos_worker and aos_operator may, nothing more.
+-- The scenario runner may do what aos_worker and aos_operator may, nothing more.
 SELECT is_empty(
     $$
     SELECT c.oid::regclass, p.privilege
@@ -259,7 +259,7 @@ SELECT is_empty(
     'aos_scenario holds no table privilege that neither aos_worker nor aos_operator holds'
 );
 
--- SPEC 4: aos_api writes nothing, BI only reads: catalog-wide, so a grant
+-- aos_api writes nothing, BI only reads: catalog-wide, so a grant
 -- added later, in any of the five schemas, is held to it too.
 SELECT is_empty(
     $$

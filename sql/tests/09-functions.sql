@@ -1,5 +1,5 @@
 -- Functions of the five schemas: who owns them, who may execute them, and
--- how SECURITY DEFINER functions are pinned (SPEC section 4, STYLE).
+-- how SECURITY DEFINER functions are pinned (README.md, Roles).
 BEGIN;
 
 CREATE TEMP VIEW domain_functions AS
@@ -20,7 +20,7 @@ INSERT INTO group_roles VALUES
     ('aos_owner'), ('aos_worker'), ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine'),
     ('aos_operator'), ('aos_api'), ('aos_bi'), ('aos_bi_tenant'), ('aos_scenario'), ('aos_maintenance');
 
--- SPEC 6.2: the eight facades, each STABLE and returning jsonb, with their argument names (what
+-- The eight facades, each STABLE and returning jsonb, with their argument names (what
 -- a gateway exposing api takes from a query string or a JSON body, 0017).
 CREATE TEMP TABLE facades (schema_name name, function_name name, args name[], arg_names text[]) ON COMMIT DROP;
 INSERT INTO facades VALUES
@@ -48,7 +48,7 @@ SELECT plan(
     + 6
 );
 
--- SPEC 4: every object belongs to aos_owner, except that each engine role
+-- Every object belongs to aos_owner, except that each engine role
 -- owns its engine's functions: the SECURITY DEFINER entry points (triggers and
 -- operator actions, which run with the engine's rights) and the internal
 -- helpers only they call. Such a helper is SECURITY INVOKER and executable by
@@ -142,7 +142,7 @@ SELECT set_eq(
               ('policies.rule_conditions_valid(text,jsonb)', 'public', 'EXECUTE'),
               ('aos.register_tenant(text,text)', 'aos_worker', 'EXECUTE'),
               ('aos.register_tenant(text,text)', 'aos_scenario', 'EXECUTE'),
-              -- SPEC 8: the WorkerRunner API (SECURITY INVOKER) and the input
+              -- The WorkerRunner API (SECURITY INVOKER) and the input
               -- helpers it calls as the worker; aos_scenario may what aos_worker may.
               ('activity.start_run(text,text,text,text,jsonb)', 'aos_worker', 'EXECUTE'),
               ('activity.start_run(text,text,text,text,jsonb)', 'aos_scenario', 'EXECUTE'),
@@ -213,7 +213,7 @@ SELECT set_eq(
               ('aos._json_bool(jsonb,text)', 'aos_incident_engine', 'EXECUTE'),
               ('aos._json_bool(jsonb,text)', 'aos_proposal_engine', 'EXECUTE'),
               ('aos._json_bool(jsonb,text)', 'aos_policy_engine', 'EXECUTE'),
-              -- SPEC 8: the operator actions; aos_scenario may what aos_operator may.
+              -- The operator actions; aos_scenario may what aos_operator may.
               ('incidents.acknowledge(uuid,text)', 'aos_operator', 'EXECUTE'),
               ('incidents.acknowledge(uuid,text)', 'aos_scenario', 'EXECUTE'),
               ('incidents.resolve(uuid,text,text,text)', 'aos_operator', 'EXECUTE'),
@@ -234,7 +234,7 @@ SELECT set_eq(
               ('policies.metric_value(text,numeric,bigint,bigint,bigint,integer)', 'aos_policy_engine', 'EXECUTE'),
               ('policies.like_patterns(jsonb)', 'aos_policy_engine', 'EXECUTE'),
               ('policies.matches_any(text,jsonb)', 'aos_policy_engine', 'EXECUTE'),
-              -- SPEC 6.2: the eight facades (api, served over HTTP) and the
+              -- The eight facades (api, served over HTTP) and the
               -- helpers they call as the caller (SECURITY INVOKER; api_private,
               -- never exposed), for aos_api alone.
               ('api.activity_runs(text,text,text,boolean,boolean,timestamp with time zone,'
@@ -315,7 +315,7 @@ SELECT ok(
     'policies.rule_conditions_valid is PL/pgSQL (its plan is cached, not re-read per statement)'
 );
 
--- SPEC 6.2: the facades are read-only and tenant-scoped. STABLE (PostgreSQL
+-- The facades are read-only and tenant-scoped. STABLE (PostgreSQL
 -- refuses a write inside), returning jsonb, and run as the caller (aos_api
 -- through row-level security), so they can never see another tenant.
 SELECT volatility_is(schema_name, function_name, args, 'stable',

@@ -36,7 +36,7 @@ INSERT INTO expected_policies (schema_name, table_name, isolation, trusted, trus
     -- 0010: the PolicyProposalEngine links incidents of every tenant to their proposals.
     ('policies', 'proposal_incidents', 'proposal_incidents_tenant_isolation', 'proposal_incidents_trusted_all',
      '{aos_proposal_engine}'),
-    -- SPEC 7: every engine appends to the outbox, for the tenant of its effect.
+    -- Every engine appends to the outbox, for the tenant of its effect.
     ('aos', 'events', 'events_tenant_isolation', 'events_trusted_all',
      '{aos_incident_engine,aos_proposal_engine,aos_policy_engine}');
 

@@ -243,7 +243,7 @@ SELECT results_eq(
 );
 RESET ROLE;
 
--- SPEC 7: the outbox is read (and appended to) by every engine, for any tenant.
+-- The outbox is read (and appended to) by every engine, for any tenant.
 CREATE TEMP TABLE engine_roles (role_name name) ON COMMIT DROP;
 INSERT INTO engine_roles VALUES ('aos_incident_engine'), ('aos_proposal_engine'), ('aos_policy_engine');
 CREATE FUNCTION pg_temp.event_tenants_as(p_role name) RETURNS text[]

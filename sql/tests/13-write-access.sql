@@ -8,23 +8,11 @@
 -- deleted, the worker cannot touch incidents or policies, engines write only
 -- their own tables and append to the outbox (aos.events), aos_operator writes
 -- (and reads) nothing directly, and the readers only read: aos_api what the
--- facades of SPEC 6.2 read (its tenant-filtered views *_api), aos_bi the
+-- facades read (its tenant-filtered views *_api), aos_bi the
 -- analytics views and their refresh log, aos_bi_tenant the tenant-filtered
 -- views *_tenant. The outbox's ticks and wake-up row (aos.event_ticks,
 -- aos.event_wakeup) are their owner's alone.
 BEGIN;
-
--- Runs p_sql as p_role with tenant t1 set; the role switch is undone on error
--- (with the failed subtransaction) and on success (explicitly).
-CREATE FUNCTION pg_temp.as_role(p_role name, p_sql text) RETURNS void
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    PERFORM set_config('role', p_role, TRUE);
-    PERFORM set_config('aos.tenant_id', 't1', TRUE);
-    EXECUTE p_sql;
-    PERFORM set_config('role', 'none', TRUE);
-END
-$fn$;
 
 CREATE TEMP TABLE allowed (role_name name, schema_name name, table_name name, verb text) ON COMMIT DROP;
 INSERT INTO allowed
@@ -76,7 +64,7 @@ FROM (VALUES
     ('aos_api', 'incidents', 'v_incidents_o2_api', '{SELECT}'),
     -- 0017: the list of what it is served over HTTP.
     ('aos_api', 'aos', 'api_endpoints', '{SELECT}'),
-    -- SPEC 6.1: BI reads the analytics views and when they were refreshed.
+    -- BI reads the analytics views and when they were refreshed.
     ('aos_bi', 'activity', 'v_runs_o2', '{SELECT}'),
     ('aos_bi', 'incidents', 'v_incidents_o2', '{SELECT}'),
     ('aos_bi', 'aos', 'view_refreshes', '{SELECT}'),
@@ -150,10 +138,10 @@ SELECT is(
 );
 
 SELECT CASE WHEN l.role_name IS NULL
-    THEN throws_ok(format('SELECT pg_temp.as_role(%L, %L)', t.role_name, t.sql), t.denied_state, NULL,
+    THEN throws_ok(format('SELECT aosdb_test.as_role(%L, %L)', t.role_name, t.sql), t.denied_state, NULL,
                    format('%s cannot %s %s.%s (%s)', t.role_name, t.verb, t.schema_name, t.table_name,
                           t.denied_state))
-    ELSE lives_ok(format('SELECT pg_temp.as_role(%L, %L)', t.role_name, t.sql),
+    ELSE lives_ok(format('SELECT aosdb_test.as_role(%L, %L)', t.role_name, t.sql),
                   format('%s can %s %s.%s', t.role_name, t.verb, t.schema_name, t.table_name))
 END
 FROM attempts AS t
@@ -162,16 +150,16 @@ ORDER BY t.role_name, t.schema_name, t.table_name, t.verb;
 
 -- The PolicyEngine's one write outside its domain: runs.policy_violation.
 SELECT lives_ok(
-    $$SELECT pg_temp.as_role('aos_policy_engine', 'UPDATE activity.runs SET policy_violation = TRUE WHERE FALSE')$$,
+    $$SELECT aosdb_test.as_role('aos_policy_engine', 'UPDATE activity.runs SET policy_violation = TRUE WHERE FALSE')$$,
     'aos_policy_engine can UPDATE activity.runs.policy_violation'
 );
 SELECT throws_ok(
-    $$SELECT pg_temp.as_role('aos_policy_engine', 'UPDATE activity.runs SET status = ''failed'' WHERE FALSE')$$,
+    $$SELECT aosdb_test.as_role('aos_policy_engine', 'UPDATE activity.runs SET status = ''failed'' WHERE FALSE')$$,
     '42501', NULL,
     'aos_policy_engine cannot UPDATE activity.runs.status (42501)'
 );
 SELECT throws_ok(
-    $$SELECT pg_temp.as_role('aos_policy_engine',
+    $$SELECT aosdb_test.as_role('aos_policy_engine',
         'UPDATE activity.runs SET policy_violation = TRUE, goal = goal WHERE FALSE')$$,
     '42501', NULL,
     'aos_policy_engine cannot UPDATE policy_violation together with another column (42501)'

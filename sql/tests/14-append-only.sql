@@ -1,18 +1,8 @@
--- Append-only data, on real rows: trace steps (SPEC 3.2), incident events and
+-- Append-only data, on real rows: trace steps, incident events and
 -- evidence, the links of incidents to proposals (0010) and the
 -- outbox cannot be updated or deleted by the roles that write them,
 -- and runs and traces are never deleted. Only the owner could.
 BEGIN;
-
-CREATE FUNCTION pg_temp.as_role(p_role name, p_sql text) RETURNS void
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    PERFORM set_config('role', p_role, TRUE);
-    PERFORM set_config('aos.tenant_id', 't1', TRUE);
-    EXECUTE p_sql;
-    PERFORM set_config('role', 'none', TRUE);
-END
-$fn$;
 
 -- The fixture fires no engine (a failed run would get its own incident, a
 -- high incident its proposal): every row is the one inserted here.
@@ -66,7 +56,7 @@ INSERT INTO denied VALUES
 
 SELECT plan((SELECT count(*)::int FROM denied) + 5);
 
-SELECT throws_ok(format('SELECT pg_temp.as_role(%L, %L)', role_name, sql), '42501', NULL,
+SELECT throws_ok(format('SELECT aosdb_test.as_role(%L, %L)', role_name, sql), '42501', NULL,
                  format('%s cannot %s (42501)', role_name, what))
 FROM denied ORDER BY role_name, what;
 
@@ -94,12 +84,12 @@ SELECT results_eq(
 
 -- The writers can still append.
 SELECT lives_ok(
-    $$SELECT pg_temp.as_role('aos_worker', 'INSERT INTO activity.aos_trace_steps
+    $$SELECT aosdb_test.as_role('aos_worker', 'INSERT INTO activity.aos_trace_steps
         (tenant_id, trace_id, step_index, skill_name, status) VALUES (''t1'', ''tr1'', 1, ''search'', ''retry'')')$$,
     'aos_worker can append a trace step'
 );
 SELECT lives_ok(
-    $$SELECT pg_temp.as_role('aos_incident_engine', 'INSERT INTO aos.events (event, tenant_id, subject_id)
+    $$SELECT aosdb_test.as_role('aos_incident_engine', 'INSERT INTO aos.events (event, tenant_id, subject_id)
         VALUES (''incident_acknowledged'', ''t1'', ''00000000-0000-0000-0000-0000000000b1'')')$$,
     'aos_incident_engine can append an outbox event'
 );

@@ -1,24 +1,8 @@
 -- Every named CHECK constraint of the five schemas rejects a bad value with
--- 23514 and is the constraint the error names (SPEC 3.1: a rejected insert
--- tells the user which rule it broke). A last assertion proves every CHECK
+-- 23514 and is the constraint the error names (a rejected insert names the
+-- rule it broke). A last assertion proves every CHECK
 -- in the catalog has a case here, and boundary values that must pass do.
 BEGIN;
-
--- Runs p_sql and says how it ended: 'SQLSTATE constraint' on an error, else
--- 'no error' (the statement is then undone, so the cases stay independent).
-CREATE FUNCTION pg_temp.outcome(p_sql text) RETURNS text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_state text;
-    v_constraint text;
-BEGIN
-    EXECUTE p_sql;
-    RAISE EXCEPTION USING ERRCODE = 'ZX999';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_constraint = CONSTRAINT_NAME;
-    RETURN CASE WHEN v_state = 'ZX999' THEN 'no error' ELSE v_state || ' ' || coalesce(nullif(v_constraint, ''), '-') END;
-END
-$fn$;
 
 -- The fixture fires no engine (a failed run would get its own incident, a
 -- high incident its proposal): every row is the one inserted here.
@@ -398,7 +382,7 @@ INSERT INTO cases VALUES
     ('contract_facades_in_api_schema',
      $$INSERT INTO aos.contract_facades (function_name, endpoint, domain)
        VALUES ('public.runs', '/rpc/runs', 'activity')$$),
-    -- aos.view_refreshes (SPEC 6.1): only the two analytics views are refreshed,
+    -- aos.view_refreshes: only the two analytics views are refreshed,
     -- by their schema-qualified names; durations and row counts are never negative.
     ('view_refreshes_view_name_valid',
      $$INSERT INTO aos.view_refreshes (view_name, duration_ms, row_count, concurrent)
@@ -481,7 +465,7 @@ INSERT INTO accepted VALUES
        SELECT e, 't1', 'x' FROM unnest(ARRAY[
            'run_failed', 'incident_created', 'incident_acknowledged', 'incident_resolved', 'proposal_created',
            'proposal_approved', 'proposal_rejected', 'rule_created', 'prevention_recorded']) AS e$$,
-     'an outbox event of each kind SPEC 7 names, with the default payload'),
+     'an outbox event of each kind README.md (Following events) names, with the default payload'),
     ($$INSERT INTO aos.events (event, tenant_id, subject_id, payload)
        VALUES ('evidence_added', 't1', 'x', '{"evidence_id": "e1"}'), ('rule_retired', 't1', 'x', '{}')$$,
      'the outbox events of the other two actions (evidence_added, rule_retired)'),
@@ -532,13 +516,13 @@ SELECT plan(
 SELECT throws_ok(sql, '23514', NULL, format('%s rejects a bad value (23514)', constraint_name))
 FROM cases ORDER BY constraint_name, sql;
 
-SELECT is(pg_temp.outcome(sql), '23514 ' || constraint_name,
+SELECT is(aosdb_test.outcome(sql), '23514 ' || constraint_name,
           format('the error names %s', constraint_name))
 FROM cases ORDER BY constraint_name, sql;
 
 -- Cases found as defects once, kept as regressions: each is rejected by the
 -- constraint it breaks, and that constraint is named.
-SELECT is(pg_temp.outcome(sql), '23514 ' || constraint_name,
+SELECT is(aosdb_test.outcome(sql), '23514 ' || constraint_name,
           format('%s rejects %s, naming itself', constraint_name, what))
 FROM regressions ORDER BY constraint_name, what;
 
@@ -552,7 +536,7 @@ SELECT is_empty(
     'every CHECK constraint of the five schemas has a rejection case in this file'
 );
 
-SELECT is(pg_temp.outcome(sql), 'no error', 'accepted: ' || what)
+SELECT is(aosdb_test.outcome(sql), 'no error', 'accepted: ' || what)
 FROM accepted ORDER BY what;
 
 SELECT * FROM finish();

@@ -1,5 +1,5 @@
--- The seeded reference data: the eleven failure classes of SPEC 3.3 and the
--- five default guardrails of SPEC 3.4.
+-- The seeded reference data: the eleven failure classes an incident is
+-- classified into and the five default guardrails a run is evaluated against.
 BEGIN;
 
 SELECT plan(8);
@@ -22,10 +22,10 @@ SELECT results_eq(
     ) AS v (error_code, severity, category, proposal_type)
     ORDER BY error_code
     $$,
-    'incidents.failure_classes holds exactly the eleven classes of SPEC 3.3'
+    'incidents.failure_classes holds exactly the eleven failure classes'
 );
 
--- SPEC 5.1: codes are searched in a fixed priority order; UNKNOWN is the
+-- Codes are searched in a message in a fixed priority order; UNKNOWN is the
 -- fallback, never found in a message.
 SELECT results_eq(
     'SELECT error_code FROM incidents.failure_classes WHERE match_priority IS NULL',
@@ -47,7 +47,7 @@ SELECT results_eq(
            ('dg-004', 'failure_spike_freeze', 'freeze'),
            ('dg-005', 'prompt_injection_block', 'block')
     $$,
-    'policies.default_guardrails holds dg-001..dg-005 with the names and actions of SPEC 3.4'
+    'policies.default_guardrails holds dg-001..dg-005 with their names and actions'
 );
 
 SELECT results_eq(
@@ -62,7 +62,7 @@ SELECT results_eq(
                                              E'\n\nHuman:', E'\n\nAssistant:'),
                'case_insensitive', TRUE))
     $$,
-    'each guardrail encodes the rule of SPEC 3.4 (100 cents, 16000 tokens, 100 runs in 60 s, '
+    'each guardrail encodes its rule (100 cents, 16000 tokens, 100 runs in 60 s, '
     || '0.5 failure rate over 60 s and at least 10 runs, the five injection phrases)'
 );
 

@@ -1,4 +1,4 @@
--- COMMENT ON everything (STYLE; SPEC 6.1 for the views): every schema,
+-- COMMENT ON everything: every schema,
 -- table, view, column and function of the five schemas is described, so
 -- psql \d+, pg_dump, BI tools and PostgREST show it.
 BEGIN;

@@ -1,5 +1,5 @@
--- The contract as data (SPEC 3.5): the aos.contract_* tables hold what SPEC
--- sections 3 to 6 say, and agree with the live catalog.
+-- The contract as data (docs/contract.md): the aos.contract_* tables hold the
+-- domains, tables, roles, grants, links and facades it describes, and agree with the live catalog.
 BEGIN;
 
 SELECT plan(16);
@@ -48,7 +48,7 @@ SELECT set_eq(
         -- 0017: the functions a gateway exposing schema api serves to aos_api.
         ('aos', 'api_endpoints', 'platform', 'view', FALSE)
     $$,
-    'aos.contract_tables lists the tables and views of SPEC sections 3, 6 and 7 with their domain and kind'
+    'aos.contract_tables lists the tables, views and the outbox with their domain and kind'
 );
 
 -- Every table and view of the domain schemas is listed (the contract's own
@@ -123,7 +123,7 @@ SELECT set_eq(
         ('aos_scenario', 'activity', TRUE),
         ('aos_maintenance', NULL, FALSE)
     $$,
-    'aos.contract_roles lists the nine roles of SPEC 4, tenant BI (0008) and operations (0018), the domain each writes and whether '
+    'aos.contract_roles lists the nine roles of the contract, tenant BI (0008) and operations (0018), the domain each writes and whether '
     || 'it is tenant-scoped'
 );
 
@@ -201,7 +201,7 @@ SELECT is_empty(
 
 -- XD-004: write grants stay inside the grantee's domain, except the
 -- PolicyEngine's runs.policy_violation, and the engines' appends to the
--- outbox (SPEC 7: every engine effect appends its event): INSERT only, only
+-- outbox (every engine effect appends its event): INSERT only, only
 -- on a table of kind outbox, only for a role that owns an engine.
 SELECT is_empty(
     $$
@@ -220,7 +220,7 @@ SELECT is_empty(
     || '(but runs.policy_violation, and engines appending to the outbox)'
 );
 
--- contract_facades, contract_facade_reads (SPEC 6.2) --------------------------
+-- contract_facades, contract_facade_reads -------------------------------------
 
 SELECT set_eq(
     'SELECT function_name, endpoint, domain FROM aos.contract_facades',
@@ -234,7 +234,7 @@ SELECT set_eq(
         ('api.policy_proposals', '/rpc/policy_proposals', 'policies'),
         ('api.policy_proposal', '/rpc/policy_proposal', 'policies')
     $$,
-    'aos.contract_facades lists the eight facades of SPEC 6.2 with the route a gateway exposing api serves each at'
+    'aos.contract_facades lists the eight facades with the route a gateway exposing api serves each at'
 );
 
 SELECT set_eq(
@@ -251,7 +251,7 @@ SELECT set_eq(
         -- between proposals and incidents (0010).
         ('api.activity_run_evidence', '{activity.runs,activity.aos_traces,activity.v_runs_o2,activity.v_runs_o2_api,'
             'incidents.incidents,policies.policy_proposals,policies.prevention_records,policies.proposal_incidents}'),
-        -- incident_events goes beyond the SPEC 6.2 table: it is the timeline[]
+        -- incident_events goes beyond the facade's base tables: it is the timeline[]
         -- the incident_evidence shape requires, and it is the facades' own domain.
         ('api.incidents', '{incidents.incidents,incidents.incident_events,incidents.incident_evidence,'
             'incidents.v_incidents_o2,incidents.v_incidents_o2_api}'),
@@ -266,7 +266,7 @@ SELECT set_eq(
     ) AS v (f, tables)
     CROSS JOIN LATERAL unnest(v.tables) AS t
     $$,
-    'aos.contract_facade_reads lists what each facade may read (SPEC 6.2)'
+    'aos.contract_facade_reads lists what each facade may read'
 );
 
 -- A facade crosses domains only along contract links: from a table of its

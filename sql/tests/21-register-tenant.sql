@@ -1,5 +1,5 @@
 -- aos.register_tenant: the worker and the scenario runner add tenants through
--- this verb, not through INSERT on the registry (SPEC 10, XD-004).
+-- this verb, not through INSERT on the registry (XD-004).
 BEGIN;
 SELECT plan(8);
 

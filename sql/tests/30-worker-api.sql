@@ -1,4 +1,4 @@
--- The WorkerRunner API (SPEC 8): activity.start_run, record_step and
+-- The WorkerRunner API (README.md, How a worker reports runs): activity.start_run, record_step and
 -- finish_run. What each writes, what each rejects (22023 invalid input, P0002
 -- unknown run, 55000 wrong transition, 23505/23503 key violations) and that a
 -- rejected call writes nothing; who may call it (aos_worker, aos_scenario
@@ -10,55 +10,13 @@ SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
 -- r-timed reports fixed times in 2030: widen the worker's window around now for them.
 SELECT set_config('aos.timestamp_window', '10 years', TRUE);
 
--- Every row of the tables the API (and the engines it fires) may write, as
--- one comparable text: counts and a digest of the contents. SECURITY DEFINER
--- so it sees every row whatever role the test currently plays.
-CREATE FUNCTION pg_temp.state() RETURNS text
-LANGUAGE sql SECURITY DEFINER AS $fn$
-    SELECT string_agg(format('%s=%s:%s', t.name, t.n, t.digest), ' ' ORDER BY t.name)
-    FROM (
-        SELECT 'runs' AS name, count(*) AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS digest
-        FROM activity.runs AS x
-        UNION ALL SELECT 'traces', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM activity.aos_traces AS x
-        UNION ALL SELECT 'steps', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM activity.aos_trace_steps AS x
-        UNION ALL SELECT 'incidents', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM incidents.incidents AS x
-        UNION ALL SELECT 'proposals', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.policy_proposals AS x
-        UNION ALL SELECT 'prevention', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.prevention_records AS x
-        UNION ALL SELECT 'events', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM aos.events AS x
-    ) AS t
-$fn$;
-
 -- Calls that must be rejected: who calls, with which tenant, the SQLSTATE.
--- pg_temp.rejections() runs each one and checks right after it that every
+-- aosdb_test.rejections() runs each one and checks right after it that every
 -- table holds exactly what it held before the call.
 CREATE TEMP TABLE rejected (
     n serial, who name NOT NULL, tenant text, sql text NOT NULL, errcode text NOT NULL, description text NOT NULL
 );
 GRANT SELECT ON rejected TO PUBLIC;
-
-CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    c record;
-    v_before text;
-BEGIN
-    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        v_before := pg_temp.state();
-        EXECUTE format('SET LOCAL ROLE %I', c.who);
-        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
-        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
-        RESET ROLE;
-        PERFORM set_config('aos.tenant_id', '', TRUE);
-        RETURN NEXT is(pg_temp.state(), v_before, c.description || ': nothing written');
-    END LOOP;
-END
-$fn$;
 
 INSERT INTO rejected (who, tenant, sql, errcode, description) VALUES
     -- start_run
@@ -338,14 +296,14 @@ SELECT results_eq(
     'finish_run failed opens one incident'
 );
 
-SELECT set_config('test.before', pg_temp.state(), TRUE);
+SELECT set_config('test.before', aosdb_test.state(), TRUE);
 SET LOCAL ROLE aos_worker;
 SELECT lives_ok(
     $$SELECT activity.finish_run('t1', 'r-failed', 'failed', '{"error_code": "AGENT_CRASH"}')$$,
     'finish_run with the final status the run already has is accepted'
 );
 RESET ROLE;
-SELECT is(pg_temp.state(), current_setting('test.before'),
+SELECT is(aosdb_test.state(), current_setting('test.before'),
     'finish_run re-delivering the final status writes nothing: no second incident, no change to the run');
 SELECT results_eq(
     $$SELECT count(*)::int FROM incidents.incidents WHERE tenant_id = 't1' AND source_run_id = 'r-failed'$$,
@@ -398,7 +356,7 @@ SELECT results_eq(
 );
 
 -- -------------------------------------------------- rejected calls, one by one
-SELECT * FROM pg_temp.rejections();
+SELECT * FROM aosdb_test.rejections();
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,4 +1,4 @@
--- IncidentEngine (SPEC 5.1, 5.2): a run that reaches failed, by INSERT or
+-- IncidentEngine (README.md, The propagation chain): a run that reaches failed, by INSERT or
 -- UPDATE, through the worker API or plain SQL, one row or many, gets exactly
 -- one incident (active, llm_run, both run links, severity and category from
 -- its failure class) and one 'detected' timeline event. Runs of any other
@@ -62,7 +62,7 @@ INSERT INTO paths VALUES
     ('path-owner', 'a plain INSERT by the owner');
 
 -- --------------------------------------------------- failure classification
--- SPEC 3.3 and 5.1: explicit code first (kept even when unknown), else the
+-- Explicit code first (kept even when unknown), else the
 -- first code by priority found in the upper-cased message, else UNKNOWN.
 CREATE TEMP TABLE classes (
     run_id text, error_code text, error_message text,

@@ -1,4 +1,4 @@
--- PolicyProposalEngine (SPEC 5.3): an incident of severity high or critical
+-- PolicyProposalEngine (README.md, The propagation chain): an incident of severity high or critical
 -- is linked to exactly one pending proposal, whose type comes from the
 -- failure class and whose proposed rule would catch the same error code next
 -- time (warn for high, block for critical). One pending proposal per tenant
@@ -9,7 +9,7 @@ BEGIN;
 
 SELECT aos.register_tenant('t1');
 
--- One failed run per failure class (SPEC 3.3), by explicit code or by message.
+-- One failed run per failure class (incidents.failure_classes), by explicit code or by message.
 CREATE TEMP TABLE cases (
     run_id text, error_code text, error_message text, want_code text, want_type text, want_enforcement text
 ) ON COMMIT DROP;

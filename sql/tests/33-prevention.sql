@@ -1,4 +1,4 @@
--- Prevention (SPEC 5.4, 5.5): approving a proposal creates its rule, and the
+-- Prevention (README.md, The propagation chain): approving a proposal creates its rule, and the
 -- same failure again is then prevented: a prevention record (outcome
 -- prevented) pointing at the rule, policy_violation set, and no incident.
 -- Rejecting creates nothing, so the failure recurs as an incident. A rule

@@ -1,4 +1,4 @@
--- Evaluation on completion (SPEC 5.6, 3.4): when a run reaches a terminal
+-- Evaluation on completion (README.md, The propagation chain): when a run reaches a terminal
 -- status the PolicyEngine checks the tenant's active max_value, pattern_block
 -- and blocked_skill rules and the enabled default guardrails. Each violation
 -- is one prevention record (outcome from the enforcement or the guardrail's

@@ -1,4 +1,4 @@
--- Operator actions on proposals and rules (SPEC 5.4, 8): approve_proposal
+-- Operator actions on proposals and rules (README.md, How an operator acts): approve_proposal
 -- (pending -> approved, exactly one rule, returns its id), reject_proposal
 -- (pending -> rejected, no rule), create_rule for every rule type,
 -- retire_rule; approved and rejected are final (55000); invalid input 22023;
@@ -27,47 +27,10 @@ CREATE TEMP TABLE prop (name text PRIMARY KEY, id uuid) ON COMMIT DROP;
 GRANT SELECT ON prop TO PUBLIC;
 INSERT INTO prop SELECT substr(triggering_run_id, 3), id FROM policies.policy_proposals;
 
--- Every row of the tables the actions may write, as one comparable text.
-CREATE FUNCTION pg_temp.state() RETURNS text
-LANGUAGE sql SECURITY DEFINER AS $fn$
-    SELECT string_agg(format('%s=%s:%s', t.name, t.n, t.digest), ' ' ORDER BY t.name)
-    FROM (
-        SELECT 'proposals' AS name, count(*) AS n,
-               md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS digest
-        FROM policies.policy_proposals AS x
-        UNION ALL SELECT 'rules', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.policy_rules AS x
-        UNION ALL SELECT 'prevention', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.prevention_records AS x
-        UNION ALL SELECT 'events', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM aos.events AS x
-    ) AS t
-$fn$;
-
 CREATE TEMP TABLE rejected (
     n serial, who name NOT NULL, tenant text, sql text NOT NULL, errcode text NOT NULL, description text NOT NULL
 );
 GRANT SELECT ON rejected TO PUBLIC;
-
--- Runs each rejected call as its role and tenant, then checks that every
--- table holds exactly what it held before the call.
-CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    c record;
-    v_before text;
-BEGIN
-    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        v_before := pg_temp.state();
-        EXECUTE format('SET LOCAL ROLE %I', c.who);
-        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
-        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
-        RESET ROLE;
-        PERFORM set_config('aos.tenant_id', '', TRUE);
-        RETURN NEXT is(pg_temp.state(), v_before, c.description || ': nothing written');
-    END LOOP;
-END
-$fn$;
 
 INSERT INTO rejected (who, tenant, sql, errcode, description) VALUES
     -- approved and rejected are final
@@ -344,7 +307,7 @@ SELECT results_eq(
 );
 
 -- ---------------------------------------------- rejected calls, one by one
-SELECT * FROM pg_temp.rejections();
+SELECT * FROM aosdb_test.rejections();
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,4 +1,4 @@
--- Engine security posture (SPEC 4, STYLE): engine trigger functions and
+-- Engine security posture (README.md, Roles): engine trigger functions and
 -- operator actions are SECURITY DEFINER, owned by their engine role, with
 -- search_path pinned to pg_catalog, pg_temp, and executable only by the roles
 -- meant to call them; their internal helpers belong to the same engine role

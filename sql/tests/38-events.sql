@@ -1,4 +1,4 @@
--- The outbox (SPEC 7): every engine effect and operator action appends one
+-- The outbox (README.md, Following events): every engine effect and operator action appends one
 -- aos.events row with its event name, tenant, subject and payload; seq is
 -- drawn at insert, so within a transaction it follows causal order; what is
 -- rolled back leaves no event. (Batches by snapshot: 39-outbox.sql. The

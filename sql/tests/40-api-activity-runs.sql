@@ -1,4 +1,4 @@
--- api.activity_runs (SPEC 6.2, /rpc/activity_runs): the list envelope
+-- api.activity_runs (/rpc/activity_runs): the list envelope
 -- {"items", "total", "has_more", "pagination": {"limit", "offset",
 -- "next_offset"}}, items that are the rows of activity.v_runs_o2, newest
 -- first with ties broken by run_id; every filter (named, typed arguments);
@@ -58,24 +58,6 @@ LANGUAGE sql STABLE AS $fn$
     FROM jsonb_to_record(p_args) AS a (
         status text, state text, agent_id text, is_synthetic boolean, policy_violation boolean,
         created_after timestamptz, created_before timestamptz)
-$fn$;
-
--- Every page of p_limit, following next_offset from 0 until it is null, as one list.
-CREATE FUNCTION pg_temp.walk(p_filters jsonb, p_limit integer) RETURNS text[]
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_offset integer := 0;
-    v_page jsonb;
-    v_ids text[] := '{}';
-BEGIN
-    FOR v_guard IN 1..100 LOOP
-        v_page := pg_temp.runs(p_filters, p_limit, v_offset);
-        v_ids := v_ids || pg_temp.ids(v_page);
-        v_offset := (v_page -> 'pagination' ->> 'next_offset')::integer;
-        EXIT WHEN v_offset IS NULL;
-    END LOOP;
-    RETURN v_ids;
-END
 $fn$;
 
 -- The whole list of t1, newest first, ties by run_id descending.
@@ -142,21 +124,6 @@ INSERT INTO rejected (tenant, sql, errcode, description) VALUES
     (NULL, $$SELECT api.activity_runs(status => 'failed', page_size => 1)$$, '28000',
      'no tenant set raises 28000, whatever the filters');
 
-CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        SET LOCAL ROLE aos_api;
-        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
-        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
-        RESET ROLE;
-        PERFORM set_config('aos.tenant_id', '', TRUE);
-    END LOOP;
-END
-$fn$;
-
 SELECT plan(
     6                                               -- shape of the envelope and of the items
     + 7                                             -- pages
@@ -180,8 +147,8 @@ INSERT INTO got VALUES
     ('past', pg_temp.runs('{}', 5, 100)),
     ('null filter values', pg_temp.runs('{"status": null, "agent_id": null}', 200, 0));
 INSERT INTO got SELECT 'filter ' || n, pg_temp.runs(filters, 200, 0) FROM filter_cases;
-INSERT INTO got SELECT 'walk ' || l, to_jsonb(pg_temp.walk('{}', l)) FROM unnest(ARRAY[1, 5, 7, 12]) AS l;
-INSERT INTO got SELECT 'walk completed', to_jsonb(pg_temp.walk('{"state": "completed"}', 3));
+INSERT INTO got SELECT 'walk ' || l, to_jsonb(aosdb_test.walk('pg_temp.runs', 'pg_temp.ids', '{}', l)) FROM unnest(ARRAY[1, 5, 7, 12]) AS l;
+INSERT INTO got SELECT 'walk completed', to_jsonb(aosdb_test.walk('pg_temp.runs', 'pg_temp.ids', '{"state": "completed"}', 3));
 SELECT set_config('aos.tenant_id', 't2', TRUE);
 INSERT INTO got VALUES ('t2', pg_temp.runs('{}', 200, 0));
 -- PostgREST: no aos.tenant_id, the tenant comes from the JWT claim.
@@ -221,7 +188,7 @@ SELECT is_empty(
                                  'error_step_count', 'retry_count', 'policy_violation', 'is_synthetic',
                                  'synthetic_scenario_id']) AS c
       WHERE NOT EXISTS (SELECT FROM got, jsonb_array_elements(v -> 'items') AS i WHERE k = 'all' AND i ? c)$$,
-    'the items carry every column SPEC 6.1 names for v_runs_o2'
+    'the items carry every documented column of v_runs_o2'
 );
 SELECT is(
     (SELECT pg_temp.ids(v) FROM got WHERE k = 'all'),
@@ -332,7 +299,7 @@ SELECT is(
 );
 
 -- ------------------------------------------------------------ rejected calls
-SELECT * FROM pg_temp.rejections();
+SELECT * FROM aosdb_test.api_rejections();
 
 SELECT * FROM finish();
 ROLLBACK;

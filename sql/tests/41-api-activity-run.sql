@@ -1,4 +1,4 @@
--- api.activity_run and api.activity_run_evidence (SPEC 6.2, /rpc/activity_run
+-- api.activity_run and api.activity_run_evidence (/rpc/activity_run
 -- and /rpc/activity_run_evidence): the detail is the run as it is now with
 -- its traces (oldest first) and its analytics row; the evidence is exactly
 -- {run_id, run, incidents_caused[], proposals_triggered[], proposals_linked[],
@@ -72,10 +72,6 @@ LANGUAGE sql STABLE AS $fn$
     SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t.started_at), '[]') FROM activity.aos_traces AS t
     WHERE t.tenant_id = p_tenant AND t.run_id = p_run_id
 $fn$;
-CREATE FUNCTION pg_temp.keys(p_object jsonb) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $fn$
-    SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(p_object) AS k
-$fn$;
 
 CREATE TEMP TABLE rejected (n serial, tenant text, sql text, errcode text, description text) ON COMMIT DROP;
 GRANT SELECT ON rejected TO PUBLIC;
@@ -91,21 +87,6 @@ INSERT INTO rejected (tenant, sql, errcode, description) VALUES
     ('t2', $$SELECT api.activity_run('r-ok')$$, 'PT404', 'and the other way round: t2 cannot see t1''s r-ok (PT404)'),
     (NULL, $$SELECT api.activity_run('r-fail')$$, '28000', 'detail with no tenant set raises 28000'),
     (NULL, $$SELECT api.activity_run_evidence('r-fail')$$, '28000', 'evidence with no tenant set raises 28000');
-
-CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        SET LOCAL ROLE aos_api;
-        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
-        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
-        RESET ROLE;
-        PERFORM set_config('aos.tenant_id', '', TRUE);
-    END LOOP;
-END
-$fn$;
 
 SELECT plan(
     8           -- detail
@@ -132,7 +113,7 @@ RESET ROLE;
 
 -- ------------------------------------------------------------ detail
 SELECT is(
-    (SELECT pg_temp.keys(v) FROM got WHERE k = 'run r-fail'),
+    (SELECT aosdb_test.keys(v) FROM got WHERE k = 'run r-fail'),
     (SELECT array_agg(c ORDER BY c) FROM (
         SELECT attname::text FROM pg_attribute
         WHERE attrelid = 'activity.runs'::regclass AND attnum > 0 AND NOT attisdropped
@@ -182,7 +163,7 @@ SELECT is(
 
 -- ------------------------------------------------------------ evidence
 SELECT is(
-    (SELECT pg_temp.keys(v) FROM got WHERE k = 'evidence r-fail'),
+    (SELECT aosdb_test.keys(v) FROM got WHERE k = 'evidence r-fail'),
     ARRAY['incidents_caused', 'prevention_records', 'proposals_linked', 'proposals_triggered', 'run', 'run_id',
           'traces_linked'],
     'the evidence is {run_id, run, incidents_caused, proposals_triggered, proposals_linked, prevention_records, '
@@ -358,7 +339,7 @@ SELECT is(
 );
 
 -- ------------------------------------------------------------ rejected calls
-SELECT * FROM pg_temp.rejections();
+SELECT * FROM aosdb_test.api_rejections();
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,4 +1,4 @@
--- api.incidents (SPEC 6.2, /rpc/incidents): the list envelope, items that
+-- api.incidents (/rpc/incidents): the list envelope, items that
 -- are the rows of incidents.v_incidents_o2, newest first (first_seen_at) with
 -- ties broken by incident_id; every filter (severity, lifecycle_state, topic,
 -- category, error_code, cause_type, is_synthetic, first_seen_after/before);
@@ -89,23 +89,6 @@ LANGUAGE sql STABLE AS $fn$
         is_synthetic boolean, first_seen_after timestamptz, first_seen_before timestamptz)
 $fn$;
 
-CREATE FUNCTION pg_temp.walk(p_filters jsonb, p_limit integer) RETURNS text[]
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_offset integer := 0;
-    v_page jsonb;
-    v_names text[] := '{}';
-BEGIN
-    FOR v_guard IN 1..100 LOOP
-        v_page := pg_temp.incidents(p_filters, p_limit, v_offset);
-        v_names := v_names || pg_temp.names(v_page);
-        v_offset := (v_page -> 'pagination' ->> 'next_offset')::integer;
-        EXIT WHEN v_offset IS NULL;
-    END LOOP;
-    RETURN v_names;
-END
-$fn$;
-
 CREATE TEMP TABLE t1_order (names text[]) ON COMMIT DROP;
 GRANT SELECT ON t1_order TO PUBLIC;
 INSERT INTO t1_order VALUES ('{timeout,crash,budget,cancel,rate,tie-2,tie-1,old}');
@@ -157,21 +140,6 @@ INSERT INTO rejected (tenant, sql, errcode, description) VALUES
     ('t1', $$SELECT api.incidents(page_size => 10, page_offset => -5)$$, '22023', 'a negative page_offset raises 22023'),
     (NULL, $$SELECT api.incidents()$$, '28000', 'no tenant set raises 28000');
 
-CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        SET LOCAL ROLE aos_api;
-        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
-        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
-        RESET ROLE;
-        PERFORM set_config('aos.tenant_id', '', TRUE);
-    END LOOP;
-END
-$fn$;
-
 SELECT plan(
     6                                       -- shape and order
     + 7                                     -- pages
@@ -194,8 +162,8 @@ INSERT INTO got VALUES
     ('end', pg_temp.incidents('{}', 3, 8)),
     ('past', pg_temp.incidents('{}', 3, 50));
 INSERT INTO got SELECT 'filter ' || n, pg_temp.incidents(filters, 200, 0) FROM filter_cases;
-INSERT INTO got SELECT 'walk ' || l, to_jsonb(pg_temp.walk('{}', l)) FROM unnest(ARRAY[1, 3, 8]) AS l;
-INSERT INTO got SELECT 'walk active', to_jsonb(pg_temp.walk('{"topic": "active"}', 4));
+INSERT INTO got SELECT 'walk ' || l, to_jsonb(aosdb_test.walk('pg_temp.incidents', 'pg_temp.names', '{}', l)) FROM unnest(ARRAY[1, 3, 8]) AS l;
+INSERT INTO got SELECT 'walk active', to_jsonb(aosdb_test.walk('pg_temp.incidents', 'pg_temp.names', '{"topic": "active"}', 4));
 SELECT set_config('aos.tenant_id', 't2', TRUE);
 INSERT INTO got VALUES ('t2', pg_temp.incidents('{}', 200, 0));
 SELECT set_config('aos.tenant_id', '', TRUE);
@@ -225,7 +193,7 @@ SELECT is_empty(
                                  'resolved_at', 'resolved_by', 'resolution_method', 'is_synthetic',
                                  'synthetic_scenario_id']) AS c
       WHERE NOT EXISTS (SELECT FROM got, jsonb_array_elements(v -> 'items') AS i WHERE k = 'all' AND i ? c)$$,
-    'the items carry every column SPEC 6.1 names for v_incidents_o2'
+    'the items carry every documented column of v_incidents_o2'
 );
 SELECT is(
     (SELECT pg_temp.names(v) FROM got WHERE k = 'all'),
@@ -334,7 +302,7 @@ SELECT is(
 );
 
 -- ------------------------------------------------------------ rejected calls
-SELECT * FROM pg_temp.rejections();
+SELECT * FROM aosdb_test.api_rejections();
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,4 +1,4 @@
--- api.incident and api.incident_evidence (SPEC 6.2, /rpc/incident and /rpc/incident_evidence):
+-- api.incident and api.incident_evidence (/rpc/incident and /rpc/incident_evidence):
 -- the detail is the incident as it is now with its counts; the
 -- evidence is exactly {incident_id, incident, source_run, evidence[],
 -- timeline[] (oldest first), proposals_triggered[], proposal}, read from the
@@ -69,10 +69,6 @@ RESET ROLE;
 CREATE TEMP TABLE got (k text PRIMARY KEY, v jsonb) ON COMMIT DROP;
 GRANT ALL ON got TO PUBLIC;
 
-CREATE FUNCTION pg_temp.keys(p_object jsonb) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $fn$
-    SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(p_object) AS k
-$fn$;
 CREATE FUNCTION pg_temp.incident_json(p_name text) RETURNS jsonb
 LANGUAGE sql STABLE AS $fn$
     SELECT to_jsonb(i) FROM incidents.incidents AS i JOIN names AS n ON n.tenant_id = i.tenant_id AND n.id = i.id
@@ -99,21 +95,6 @@ INSERT INTO rejected (tenant, sql, errcode, description) VALUES
     (NULL, $$SELECT api.incident_evidence((SELECT id FROM names WHERE name = 'timeout'))$$, '28000',
      'evidence with no tenant set raises 28000');
 
-CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        SET LOCAL ROLE aos_api;
-        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
-        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
-        RESET ROLE;
-        PERFORM set_config('aos.tenant_id', '', TRUE);
-    END LOOP;
-END
-$fn$;
-
 SELECT plan(
     5           -- detail
     + 15        -- evidence
@@ -135,7 +116,7 @@ RESET ROLE;
 
 -- ------------------------------------------------------------ detail
 SELECT is(
-    (SELECT pg_temp.keys(v) FROM got WHERE k = 'incident timeout'),
+    (SELECT aosdb_test.keys(v) FROM got WHERE k = 'incident timeout'),
     (SELECT array_agg(c ORDER BY c) FROM (
         SELECT attname::text FROM pg_attribute
         WHERE attrelid = 'incidents.incidents'::regclass AND attnum > 0 AND NOT attisdropped
@@ -170,7 +151,7 @@ SELECT is(
 
 -- ------------------------------------------------------------ evidence
 SELECT is(
-    (SELECT pg_temp.keys(v) FROM got WHERE k = 'evidence timeout'),
+    (SELECT aosdb_test.keys(v) FROM got WHERE k = 'evidence timeout'),
     ARRAY['evidence', 'incident', 'incident_id', 'proposal', 'proposals_triggered', 'source_run', 'timeline'],
     'the evidence is {incident_id, incident, source_run, evidence, timeline, proposals_triggered, proposal}'
 );
@@ -335,7 +316,7 @@ SELECT is(
 );
 
 -- ------------------------------------------------------------ rejected calls
-SELECT * FROM pg_temp.rejections();
+SELECT * FROM aosdb_test.api_rejections();
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,4 +1,4 @@
--- api.policy_proposals and api.policy_proposal (SPEC 6.2, /rpc/policy_proposals
+-- api.policy_proposals and api.policy_proposal (/rpc/policy_proposals
 -- and /rpc/policy_proposal): the list envelope, items that are the
 -- proposals with the rule each approval created, newest first with ties broken
 -- by id; every filter (status, proposal_type, is_synthetic, created_after/
@@ -82,26 +82,6 @@ LANGUAGE sql STABLE AS $fn$
         status text, proposal_type text, is_synthetic boolean, created_after timestamptz, created_before timestamptz)
 $fn$;
 
-CREATE FUNCTION pg_temp.walk(p_filters jsonb, p_limit integer) RETURNS text[]
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_offset integer := 0;
-    v_page jsonb;
-    v_names text[] := '{}';
-BEGIN
-    FOR v_guard IN 1..100 LOOP
-        v_page := pg_temp.proposals(p_filters, p_limit, v_offset);
-        v_names := v_names || pg_temp.names(v_page);
-        v_offset := (v_page -> 'pagination' ->> 'next_offset')::integer;
-        EXIT WHEN v_offset IS NULL;
-    END LOOP;
-    RETURN v_names;
-END
-$fn$;
-CREATE FUNCTION pg_temp.keys(p_object jsonb) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $fn$
-    SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(p_object) AS k
-$fn$;
 CREATE FUNCTION pg_temp.proposal_json(p_name text) RETURNS jsonb
 LANGUAGE sql STABLE AS $fn$
     SELECT to_jsonb(p) FROM policies.policy_proposals AS p JOIN names AS n ON n.tenant_id = p.tenant_id AND n.id = p.id
@@ -160,21 +140,6 @@ INSERT INTO rejected (tenant, sql, errcode, description) VALUES
     (NULL, $$SELECT api.policy_proposal((SELECT id FROM names WHERE name = 'timeout'))$$, '28000',
      'detail with no tenant set raises 28000');
 
-CREATE FUNCTION pg_temp.rejections() RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        SET LOCAL ROLE aos_api;
-        PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
-        RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.description);
-        RESET ROLE;
-        PERFORM set_config('aos.tenant_id', '', TRUE);
-    END LOOP;
-END
-$fn$;
-
 SELECT plan(
     6                                       -- list shape and order
     + 7                                     -- pages
@@ -199,8 +164,8 @@ INSERT INTO got VALUES
     ('end', pg_temp.proposals('{}', 4, 6)),
     ('past', pg_temp.proposals('{}', 4, 99));
 INSERT INTO got SELECT 'filter ' || n, pg_temp.proposals(filters, 200, 0) FROM filter_cases;
-INSERT INTO got SELECT 'walk ' || l, to_jsonb(pg_temp.walk('{}', l)) FROM unnest(ARRAY[1, 2, 4, 6]) AS l;
-INSERT INTO got SELECT 'walk pending', to_jsonb(pg_temp.walk('{"status": "pending"}', 3));
+INSERT INTO got SELECT 'walk ' || l, to_jsonb(aosdb_test.walk('pg_temp.proposals', 'pg_temp.names', '{}', l)) FROM unnest(ARRAY[1, 2, 4, 6]) AS l;
+INSERT INTO got SELECT 'walk pending', to_jsonb(aosdb_test.walk('pg_temp.proposals', 'pg_temp.names', '{"status": "pending"}', 3));
 INSERT INTO got SELECT 'proposal ' || name, api.policy_proposal(id) FROM names WHERE tenant_id = 't1';
 SELECT set_config('aos.tenant_id', 't2', TRUE);
 INSERT INTO got VALUES ('t2', pg_temp.proposals('{}', 200, 0));
@@ -341,7 +306,7 @@ SELECT is(
 
 -- ------------------------------------------------------------ detail
 SELECT is(
-    (SELECT pg_temp.keys(v) FROM got WHERE k = 'proposal timeout'),
+    (SELECT aosdb_test.keys(v) FROM got WHERE k = 'proposal timeout'),
     (SELECT array_agg(c ORDER BY c) FROM (
         SELECT attname::text FROM pg_attribute
         WHERE attrelid = 'policies.policy_proposals'::regclass AND attnum > 0 AND NOT attisdropped
@@ -380,7 +345,7 @@ SELECT is(
     'the triggers are t1''s (t2 has a run and an incident for r-timeout too)'
 );
 SELECT is(
-    (SELECT pg_temp.keys(v #> '{incidents,0}') FROM got WHERE k = 'proposal timeout'),
+    (SELECT aosdb_test.keys(v #> '{incidents,0}') FROM got WHERE k = 'proposal timeout'),
     ARRAY['created_at', 'error_code', 'incident_id', 'lifecycle_state', 'linked_at', 'severity', 'source_run_id'],
     'a linked incident is {incident_id, source_run_id, severity, lifecycle_state, error_code, created_at, linked_at}'
 );
@@ -531,7 +496,7 @@ SELECT is(
 );
 
 -- ------------------------------------------------------------ rejected calls
-SELECT * FROM pg_temp.rejections();
+SELECT * FROM aosdb_test.api_rejections();
 
 SELECT * FROM finish();
 ROLLBACK;

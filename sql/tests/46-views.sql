@@ -1,4 +1,4 @@
--- The analytics views (SPEC 6.1) after a refresh match their base tables:
+-- The analytics views (README.md, Analytics views for BI tools) after a refresh match their base tables:
 -- activity.v_runs_o2 one row per run with its trace and step figures;
 -- incidents.v_incidents_o2 one row per incident with topic, timeline and
 -- evidence figures, recurrence_count (earlier incidents of the same tenant and
@@ -170,7 +170,7 @@ INSERT INTO views VALUES
            'resolution_method', 'is_synthetic', 'synthetic_scenario_id']);
 
 SELECT plan(
-    2 * 4       -- per view: SPEC columns, comments, unique index, one row per base row
+    2 * 4       -- per view: documented columns, comments, unique index, one row per base row
     + 2 * 2     -- per view: which tenant view is a security barrier; the api view's rows
     + 4         -- runs: figures
     + 7         -- incidents: figures
@@ -187,7 +187,7 @@ SELECT is_empty(
     format($$SELECT c FROM unnest(%L::text[]) AS c
              WHERE NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = %L::regclass AND attname = c
                                AND attnum > 0 AND NOT attisdropped)$$, spec_columns, mv),
-    format('%s has every column SPEC 6.1 names', mv)
+    format('%s has every documented column', mv)
 )
 FROM views ORDER BY mv::text;
 

@@ -1,4 +1,4 @@
--- Who reads the analytics (SPEC 4, 6.1): aos_bi reads both materialized views
+-- Who reads the analytics (README.md, Analytics views for BI tools): aos_bi reads both materialized views
 -- across tenants and nothing else; a tenant BI login (member of aos_bi_tenant,
 -- mapped in aos.bi_logins by session_user) reads the tenant views, its own
 -- tenant only, and cannot widen them with aos.tenant_id or a JWT claim, nor

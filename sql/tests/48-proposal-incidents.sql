@@ -249,19 +249,6 @@ SELECT results_eq(
 );
 
 -- ---------------------------------------------------------- the unique key
-CREATE FUNCTION pg_temp.outcome(p_sql text) RETURNS text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_state text;
-    v_constraint text;
-BEGIN
-    EXECUTE p_sql;
-    RAISE EXCEPTION USING ERRCODE = 'ZX999';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_constraint = CONSTRAINT_NAME;
-    RETURN CASE WHEN v_state = 'ZX999' THEN 'no error' ELSE v_state || ' ' || coalesce(nullif(v_constraint, ''), '-') END;
-END
-$fn$;
 CREATE TEMP TABLE second_proposals (status text, sql text) ON COMMIT DROP;
 INSERT INTO second_proposals
 SELECT s.status, format(
@@ -276,11 +263,11 @@ FROM (VALUES ('pending'), ('approved'), ('rejected')) AS s (status);
 
 SELECT throws_ok((SELECT sql FROM second_proposals WHERE status = 'pending'), '23505', NULL,
     'a second pending proposal of the same tenant and rule is refused (23505)');
-SELECT is(pg_temp.outcome((SELECT sql FROM second_proposals WHERE status = 'pending')),
+SELECT is(aosdb_test.outcome((SELECT sql FROM second_proposals WHERE status = 'pending')),
     '23505 policy_proposals_one_pending_per_rule', 'by policy_proposals_one_pending_per_rule');
-SELECT is(pg_temp.outcome((SELECT sql FROM second_proposals WHERE status = 'approved')), 'no error',
+SELECT is(aosdb_test.outcome((SELECT sql FROM second_proposals WHERE status = 'approved')), 'no error',
     'an approved proposal of a rule that has a pending one is accepted');
-SELECT is(pg_temp.outcome((SELECT sql FROM second_proposals WHERE status = 'rejected')), 'no error',
+SELECT is(aosdb_test.outcome((SELECT sql FROM second_proposals WHERE status = 'rejected')), 'no error',
     'so is a rejected one');
 SELECT lives_ok(
     $$INSERT INTO policies.policy_proposals (tenant_id, proposal_name, proposal_type, proposed_rule)

@@ -20,18 +20,6 @@ INSERT INTO activity.aos_trace_steps (tenant_id, trace_id, step_index, skill_nam
 VALUES ('k1', 'tr-1', 0, 'search', 'success');
 RESET ROLE;
 
--- Runs p_sql as p_role with tenant k1 set; the role switch is undone on error
--- (with the failed subtransaction) and on success (explicitly).
-CREATE FUNCTION pg_temp.as_role(p_role name, p_sql text) RETURNS void
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    PERFORM set_config('role', p_role, TRUE);
-    PERFORM set_config('aos.tenant_id', 'k1', TRUE);
-    EXECUTE p_sql;
-    PERFORM set_config('role', 'none', TRUE);
-END
-$fn$;
-
 -- The reproductions, each refused for both writing roles.
 CREATE TEMP TABLE refused (what text, sql text) ON COMMIT DROP;
 INSERT INTO refused VALUES
@@ -65,7 +53,7 @@ SELECT plan(
 
 -- The grants stop them before row-level security or any trigger is reached.
 SELECT throws_ok(
-    format('SELECT pg_temp.as_role(%L, %L)', r.role_name, f.sql), '42501',
+    format('SELECT aosdb_test.as_role(%L, %L, ''k1'')', r.role_name, f.sql), '42501',
     format('permission denied for table %s', CASE WHEN f.sql LIKE '%aos_traces%' THEN 'aos_traces' ELSE 'runs' END),
     format('%s cannot %s (42501)', r.role_name, f.what)
 )
@@ -143,8 +131,8 @@ RESET ROLE;
 -- ------------------------------------------------ the engines still work
 -- A failed run, by plain UPDATE as the worker: its incident and events.
 SELECT lives_ok(
-    $$SELECT pg_temp.as_role('aos_worker', 'UPDATE activity.runs SET status = ''failed'', error_code = ''AGENT_CRASH''
-      WHERE tenant_id = ''k1'' AND run_id = ''live-1''')$$,
+    $$SELECT aosdb_test.as_role('aos_worker', 'UPDATE activity.runs SET status = ''failed'', error_code = ''AGENT_CRASH''
+      WHERE tenant_id = ''k1'' AND run_id = ''live-1''', 'k1')$$,
     'aos_worker can fail a run by UPDATE'
 );
 SELECT is(
@@ -158,8 +146,8 @@ SELECT is(
 );
 -- The 99,999-token run, finished by the scenario runner: the PolicyEngine flags it.
 SELECT lives_ok(
-    $$SELECT pg_temp.as_role('aos_scenario', 'UPDATE activity.runs SET status = ''succeeded'', input_tokens = 99999
-      WHERE tenant_id = ''k1'' AND run_id = ''chatty''')$$,
+    $$SELECT aosdb_test.as_role('aos_scenario', 'UPDATE activity.runs SET status = ''succeeded'', input_tokens = 99999
+      WHERE tenant_id = ''k1'' AND run_id = ''chatty''', 'k1')$$,
     'aos_scenario can finish a run by UPDATE'
 );
 SELECT is(
@@ -171,8 +159,8 @@ SELECT is(
     '{dg-002}', 'with its prevention record'
 );
 -- And on insert: a violating run the worker cannot flag itself is flagged.
-SELECT pg_temp.as_role('aos_worker', $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, input_tokens)
-    VALUES ('k1', 'chatty-2', 'agent-a', 'succeeded', 20000)$$);
+SELECT aosdb_test.as_role('aos_worker', $$INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, input_tokens)
+    VALUES ('k1', 'chatty-2', 'agent-a', 'succeeded', 20000)$$, 'k1');
 SELECT is(
     (SELECT policy_violation FROM activity.runs WHERE tenant_id = 'k1' AND run_id = 'chatty-2'), TRUE,
     'the PolicyEngine set policy_violation on a violating run inserted by aos_worker'

@@ -9,43 +9,6 @@ BEGIN;
 
 SELECT aos.register_tenant(t) FROM (VALUES ('t1'), ('t2')) AS v (t);
 
--- Every row the API and the engines it fires may write, as one text.
-CREATE FUNCTION pg_temp.state() RETURNS text
-LANGUAGE sql SECURITY DEFINER AS $fn$
-    SELECT string_agg(format('%s=%s:%s', t.name, t.n, t.digest), ' ' ORDER BY t.name)
-    FROM (
-        SELECT 'runs' AS name, count(*) AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS digest
-        FROM activity.runs AS x
-        UNION ALL SELECT 'traces', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM activity.aos_traces AS x
-        UNION ALL SELECT 'steps', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM activity.aos_trace_steps AS x
-        UNION ALL SELECT 'incidents', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM incidents.incidents AS x
-        UNION ALL SELECT 'prevention', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.prevention_records AS x
-        UNION ALL SELECT 'events', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM aos.events AS x
-    ) AS t
-$fn$;
-
--- How p_sql ended: 'SQLSTATE constraint: message' on an error, else 'no error'.
-CREATE FUNCTION pg_temp.outcome(p_sql text) RETURNS text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_state text;
-    v_constraint text;
-    v_message text;
-BEGIN
-    EXECUTE p_sql;
-    RAISE EXCEPTION USING ERRCODE = 'ZX999';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_constraint = CONSTRAINT_NAME, v_message = MESSAGE_TEXT;
-    RETURN CASE WHEN v_state = 'ZX999' THEN 'no error'
-                ELSE format('%s %s: %s', v_state, coalesce(nullif(v_constraint, ''), '-'), v_message) END;
-END
-$fn$;
-
 -- The fixture: a live run, a completed one, and a run whose run_id another
 -- run will try to take as its trace_id.
 SET LOCAL ROLE aos_worker;
@@ -183,25 +146,25 @@ DECLARE
     v_outcome text;
 BEGIN
     FOR c IN SELECT * FROM refused ORDER BY n LOOP
-        v_before := pg_temp.state();
+        v_before := aosdb_test.state();
         SET LOCAL ROLE aos_worker;
         RETURN NEXT throws_ok(c.sql, c.errcode, NULL, c.why || ': ' || c.errcode);
-        v_outcome := pg_temp.outcome(c.sql);
+        v_outcome := aosdb_test.outcome_message(c.sql);
         RESET ROLE;
         PERFORM set_config('aos.timestamp_window', '', TRUE);
         -- The message alone, after 'SQLSTATE constraint: '; a second line would fail the match.
         v_outcome := substr(v_outcome, strpos(v_outcome, ': ') + 2);
         RETURN NEXT matches(CASE WHEN v_outcome LIKE E'%\n%' THEN 'two lines: ' || v_outcome ELSE v_outcome END,
                             c.pattern, c.why || ': one line naming the field');
-        RETURN NEXT is(pg_temp.state(), v_before, c.why || ': nothing written');
+        RETURN NEXT is(aosdb_test.state(), v_before, c.why || ': nothing written');
     END LOOP;
     FOR c IN SELECT * FROM refused_sql ORDER BY n LOOP
-        v_before := pg_temp.state();
+        v_before := aosdb_test.state();
         SET LOCAL ROLE aos_worker;
-        v_outcome := pg_temp.outcome(c.sql);
+        v_outcome := aosdb_test.outcome_message(c.sql);
         RESET ROLE;
         RETURN NEXT is(split_part(v_outcome, ':', 1), '23514 ' || c.constraint_name, c.why || ': 23514 ' || c.constraint_name);
-        RETURN NEXT is(pg_temp.state(), v_before, c.why || ': nothing written');
+        RETURN NEXT is(aosdb_test.state(), v_before, c.why || ': nothing written');
     END LOOP;
 END
 $fn$;

@@ -23,35 +23,6 @@ INSERT INTO ids SELECT 'rule', policies.create_rule('no shell', 'blocked_skill',
 SELECT set_config('aos.tenant_id', '', TRUE);
 GRANT SELECT ON ids TO PUBLIC;
 
--- Every row of the tables these functions (and the engines they fire) may
--- write. SECURITY DEFINER: it sees every row whatever role the test plays.
-CREATE FUNCTION pg_temp.state() RETURNS text
-LANGUAGE sql SECURITY DEFINER AS $fn$
-    SELECT string_agg(format('%s=%s:%s', t.name, t.n, t.digest), ' ' ORDER BY t.name)
-    FROM (
-        SELECT 'runs' AS name, count(*) AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS digest
-        FROM activity.runs AS x
-        UNION ALL SELECT 'traces', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM activity.aos_traces AS x
-        UNION ALL SELECT 'steps', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM activity.aos_trace_steps AS x
-        UNION ALL SELECT 'incidents', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM incidents.incidents AS x
-        UNION ALL SELECT 'incident_events', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM incidents.incident_events AS x
-        UNION ALL SELECT 'evidence', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM incidents.incident_evidence AS x
-        UNION ALL SELECT 'proposals', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.policy_proposals AS x
-        UNION ALL SELECT 'rules', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.policy_rules AS x
-        UNION ALL SELECT 'prevention', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM policies.prevention_records AS x
-        UNION ALL SELECT 'events', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
-        FROM aos.events AS x
-    ) AS t
-$fn$;
-
 -- Calls that must be rejected: who calls, with which tenant, the SQLSTATE,
 -- and the field its message must name.
 CREATE TEMP TABLE rejected (
@@ -74,7 +45,7 @@ DECLARE
     v_context text;
 BEGIN
     FOR c IN SELECT * FROM rejected ORDER BY n LOOP
-        v_before := pg_temp.state();
+        v_before := aosdb_test.state();
         v_state := NULL;
         EXECUTE format('SET LOCAL ROLE %I', c.who);
         PERFORM set_config('aos.tenant_id', coalesce(c.tenant, ''), TRUE);
@@ -95,7 +66,7 @@ BEGIN
                        AND strpos(v_message, E'\n') = 0 AND length(v_message) <= 200
                        AND cardinality(string_to_array(v_context, E'\n')) <= 12)
                   THEN E'\n' || diag('message: ' || left(v_message, 300), E'\ncontext: ' || v_context) ELSE '' END;
-        RETURN NEXT is(pg_temp.state(), v_before, c.description || ': nothing written');
+        RETURN NEXT is(aosdb_test.state(), v_before, c.description || ': nothing written');
     END LOOP;
 END
 $fn$;

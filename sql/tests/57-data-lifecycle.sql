@@ -7,17 +7,6 @@ BEGIN;
 
 SELECT plan(44);
 
-CREATE FUNCTION pg_temp.as_role(p_role name, p_sql text) RETURNS void
-LANGUAGE plpgsql AS $fn$
-BEGIN
-    PERFORM set_config('role', p_role, TRUE);
-    PERFORM set_config('aos.tenant_id', 't1', TRUE);
-    EXECUTE p_sql;
-    PERFORM set_config('role', 'none', TRUE);
-    PERFORM set_config('aos.tenant_id', '', TRUE);
-END
-$fn$;
-
 -- Every table of the domain schemas with a tenant_id column, found in the catalog.
 CREATE FUNCTION pg_temp.tenant_tables() RETURNS SETOF regclass
 LANGUAGE sql AS $fn$
@@ -203,10 +192,10 @@ SELECT results_eq(
 CREATE TEMP TABLE callers (role_name name) ON COMMIT DROP;
 INSERT INTO callers VALUES ('aos_operator'), ('aos_worker'), ('aos_api'), ('aos_scenario'), ('aos_bi');
 
-SELECT throws_ok(format('SELECT pg_temp.as_role(%L, %L)', role_name, $$SELECT * FROM aos.offboard_tenant('t1')$$),
+SELECT throws_ok(format('SELECT aosdb_test.as_role(%L, %L)', role_name, $$SELECT * FROM aos.offboard_tenant('t1')$$),
                  '42501', NULL, format('%s may not offboard a tenant (42501)', role_name))
 FROM callers ORDER BY role_name;
-SELECT throws_ok(format('SELECT pg_temp.as_role(%L, %L)', role_name, $$CALL aos.prune_runs()$$),
+SELECT throws_ok(format('SELECT aosdb_test.as_role(%L, %L)', role_name, $$CALL aos.prune_runs()$$),
                  '42501', NULL, format('%s may not prune runs (42501)', role_name))
 FROM callers ORDER BY role_name;
 SELECT is_empty(
@@ -290,11 +279,11 @@ SELECT ok(
 
 -- The guards stay for everyone else: the owner's offboarding opened nothing.
 SELECT throws_ok(
-    $$SELECT pg_temp.as_role('aos_worker', 'DELETE FROM activity.runs')$$, '42501', NULL,
+    $$SELECT aosdb_test.as_role('aos_worker', 'DELETE FROM activity.runs')$$, '42501', NULL,
     'aos_worker still cannot delete a run (42501)'
 );
 SELECT throws_ok(
-    $$SELECT pg_temp.as_role('aos_incident_engine', 'DELETE FROM incidents.incident_events')$$, '42501', NULL,
+    $$SELECT aosdb_test.as_role('aos_incident_engine', 'DELETE FROM incidents.incident_events')$$, '42501', NULL,
     'aos_incident_engine still cannot delete an incident event (42501)'
 );
 
