@@ -1,4 +1,4 @@
-"""SPEC 9: `aosdb scenario run`, the SDSR runner, against a real migrated database.
+"""`aosdb scenario run`, the SDSR runner, against a real migrated database.
 
 The shipped suite passes; a wrong expectation is `not ok` with what was found; a malformed file is
 one line naming the file and the key (exit 2, nothing ran); a scenario is rolled back unless
@@ -149,7 +149,7 @@ def test_shipped_suite_is_well_formed_and_covers_the_propagation_table() -> None
     steps = [next(iter(s)) for d in docs for s in d["inject"]]
     assertions = [a for d in docs for a in d.get("expected_propagation", [])]
     names = {a["assertion"] for a in assertions}
-    # Each row of SPEC 5's table: incident, proposal, rule, prevention record, policy_violation.
+    # Each effect of the propagation chain (README): incident, proposal, rule, prevention record, policy_violation.
     assert {"incident_created", "proposal_created", "rule_created", "prevention_recorded",
             "policy_violation"} <= names
     assert {"approve", "reject", "acknowledge", "resolve", "create_rule"} <= set(steps)
