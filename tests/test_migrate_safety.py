@@ -189,52 +189,68 @@ def _cost_type(dsn: str) -> str:
                        "WHERE attrelid = 'activity.runs'::regclass AND attname = 'estimated_cost_usd'")
 
 
-def test_a_migration_that_drops_the_view_stops_first_when_a_dba_built_on_it(
-        migrated: str, tree: Path, login: str) -> None:
-    later = _migrations_from(tree, COST_MIGRATION)
-    undo = aosdb(migrated, "rollback", "--count", str(len([p for p in later if "rollback" not in p.name])), tree=tree)
+def test_0016_changes_the_cost_type_in_place_and_the_view_is_built_again(migrated: str, tree: Path) -> None:
+    later = [p for p in _migrations_from(tree, COST_MIGRATION) if "rollback" not in p.name]
+    undo = aosdb(migrated, "rollback", "--count", str(len(later)), tree=tree)
     assert undo.returncode == 0, str(undo)
-    # The rollback dropped the view for the type change; a tree without 0016 builds it again because
-    # it is missing, although its file did not change.
-    older = tree.parent / "older"
-    shutil.copytree(tree, older)
-    for path in _migrations_from(older, COST_MIGRATION):
-        path.unlink()
-    assert oid(migrated, MATVIEW) is None
-    rebuilt = aosdb(migrated, "migrate", tree=older)
-    assert rebuilt.returncode == 0, str(rebuilt)
-    assert f"applied   views/{VIEW_FILE.name} (repeatable)" in reported(rebuilt.stdout), str(rebuilt)
-    assert oid(migrated, MATVIEW) is not None and _cost_type(migrated) == "numeric(12,6)"
+    assert oid(migrated, MATVIEW) is None and _cost_type(migrated) == "numeric(12,6)"
     with psycopg.connect(migrated, autocommit=True) as conn:
         conn.execute("SELECT aos.register_tenant('safety')")
         conn.execute("INSERT INTO activity.runs (tenant_id, run_id, agent_id, status, estimated_cost_usd) "
                      "SELECT 'safety', 'r' || i, 'a', 'succeeded', 0.000001 * i FROM generate_series(1, 50) AS i")
-        conn.execute(f"REFRESH MATERIALIZED VIEW {MATVIEW}")
-
-    # What a DBA built on the view stops the migration before it runs: nothing changes.
-    build_dashboard(migrated, login)
-    before = (oid(migrated, MATVIEW), books(migrated))
-    result = aosdb(migrated, "migrate", tree=tree)
-    assert_one_error_line(result, f"migration {COST_MIGRATION} drops {MATVIEW}", "view public.acme_dashboard",
-                          "index acme_agent_idx", f"GRANT SELECT ON {MATVIEW} TO {login}", "Nothing was changed")
-    assert (oid(migrated, MATVIEW), books(migrated)) == before
-    assert _cost_type(migrated) == "numeric(12,6)"
-
-    # Without them, 0016 changes the type in place (no table rewrite) and the view is built again.
-    with psycopg.connect(migrated, autocommit=True) as conn:
-        conn.execute("DROP VIEW public.acme_dashboard")
-        conn.execute("DROP INDEX activity.acme_agent_idx")
-        conn.execute(sql.SQL("REVOKE SELECT ON {} FROM {}").format(sql.SQL(MATVIEW), sql.Identifier(login)))
     filenode = scalar(migrated, "SELECT pg_relation_filenode('activity.runs')")
+
     result = aosdb(migrated, "migrate", tree=tree)
     assert result.returncode == 0, str(result)
     lines = reported(result.stdout)
     assert f"applied   {COST_MIGRATION}" in lines and f"applied   views/{VIEW_FILE.name} (repeatable)" in lines, lines
     assert _cost_type(migrated) == "numeric"
-    assert scalar(migrated, "SELECT pg_relation_filenode('activity.runs')") == filenode
+    assert scalar(migrated, "SELECT pg_relation_filenode('activity.runs')") == filenode  # no table rewrite
     assert scalar(migrated, f"SELECT count(*) FROM {MATVIEW} WHERE tenant_id = 'safety'") == 50
     assert scalar(migrated, f"SELECT sum(estimated_cost_usd) FROM {MATVIEW} WHERE tenant_id = 'safety'") \
         == scalar(migrated, "SELECT sum(0.000001 * i) FROM generate_series(1, 50) AS i")
+    assert oid(migrated, "activity.v_runs_o2_tenant") and oid(migrated, "activity.v_runs_o2_api")
+
+
+def _add_retype_migration(tree: Path) -> str:
+    """A migration after the last one that, like 0016, drops the runs view to change a column it reads."""
+    migrations = tree / "sql" / "migrations"
+    last = sorted(p.stem for p in migrations.glob("*.sql") if not p.name.endswith(".rollback.sql"))[-1]
+    name = "9000_retype_cost"
+    (migrations / f"{name}.sql").write_text(
+        f"-- depends: {last}\n"
+        "SET LOCAL ROLE aos_owner;\n"
+        "DROP VIEW IF EXISTS activity.v_runs_o2_api;\n"
+        "DROP VIEW IF EXISTS activity.v_runs_o2_tenant;\n"
+        "DROP MATERIALIZED VIEW IF EXISTS activity.v_runs_o2;\n"
+        "ALTER TABLE activity.runs ALTER COLUMN estimated_cost_usd TYPE numeric(20, 6);\n"
+        "RESET ROLE;\n")
+    (migrations / f"{name}.rollback.sql").write_text("SELECT 1;\n")
+    return name
+
+
+def test_a_migration_that_drops_the_view_stops_first_when_a_dba_built_on_it(
+        migrated: str, tree: Path, login: str) -> None:
+    retype = _add_retype_migration(tree)
+    build_dashboard(migrated, login)
+    before = (oid(migrated, MATVIEW), books(migrated))
+    result = aosdb(migrated, "migrate", tree=tree)
+    assert_one_error_line(result, f"migration {retype} drops {MATVIEW}", "view public.acme_dashboard",
+                          "index acme_agent_idx", f"GRANT SELECT ON {MATVIEW} TO {login}", "Nothing was changed")
+    assert (oid(migrated, MATVIEW), books(migrated)) == before
+    assert _cost_type(migrated) == "numeric"
+
+    # Without them, the migration runs and the view file builds the missing view again, although
+    # the file did not change.
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute("DROP VIEW public.acme_dashboard")
+        conn.execute("DROP INDEX activity.acme_agent_idx")
+        conn.execute(sql.SQL("REVOKE SELECT ON {} FROM {}").format(sql.SQL(MATVIEW), sql.Identifier(login)))
+    result = aosdb(migrated, "migrate", tree=tree)
+    assert result.returncode == 0, str(result)
+    assert reported(result.stdout) == [f"applied   {retype}", f"applied   views/{VIEW_FILE.name} (repeatable)"], \
+        str(result)
+    assert _cost_type(migrated) == "numeric(20,6)" and oid(migrated, MATVIEW) != before[0]
     assert oid(migrated, "activity.v_runs_o2_tenant") and oid(migrated, "activity.v_runs_o2_api")
 
 

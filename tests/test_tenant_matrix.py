@@ -42,7 +42,9 @@ TRUSTED = {
     "aos_proposal_engine": "engine role: its trusted_all policies let the PolicyProposalEngine act for any tenant",
     "aos_policy_engine": "engine role: its trusted_all policies let the PolicyEngine act for any tenant",
 }
-TENANT_SCOPED = ("aos_operator", "aos_api", BI_TENANT, "aos_scenario")
+# aos_maintenance refreshes the views and prunes the outbox for every tenant, but reads no tenant's
+# rows (aos.view_refreshes holds none): probed as tenant-scoped, so any B row it saw would be a leak.
+TENANT_SCOPED = ("aos_operator", "aos_api", BI_TENANT, "aos_scenario", "aos_maintenance")
 ROLES = (*TRUSTED, *TENANT_SCOPED)
 REFUSED = {"42501", "28000"}
 
