@@ -58,7 +58,8 @@ def run_check(root: str | None, dsn: str | None, output_format: str, emit: Calla
     findings += scenario_findings
     findings += xd004.function_writes(contract, live)
     findings += xd004.key_updates(catalog.keys, live)
-    findings += xd004.catalog_grants(contract, catalog.direct_grants, catalog.effective_writes, catalog.keys)
+    findings += xd004.catalog_grants(contract, catalog.direct_grants, catalog.effective_writes, catalog.keys,
+                                     catalog.memberships)  # fmt: skip
     findings += xd004.rollback_grants(contract, sources.rollbacks, catalog.relations)
 
     findings = unique_sorted(findings)

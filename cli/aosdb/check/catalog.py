@@ -96,6 +96,18 @@ JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = ANY (k.conkey)
 WHERE k.contype IN ('p', 'u', 'f') AND n.nspname = ANY(%(schemas)s)
 """
 
+# Which contract roles are members of which others, directly or through other roles.
+_MEMBERSHIPS = """
+WITH RECURSIVE m (member, role) AS (
+    SELECT am.member, am.roleid FROM pg_auth_members AS am
+    UNION
+    SELECT m.member, am.roleid FROM m JOIN pg_auth_members AS am ON am.member = m.role
+)
+SELECT mr.rolname, rr.rolname FROM m JOIN pg_roles AS mr ON mr.oid = m.member JOIN pg_roles AS rr ON rr.oid = m.role
+WHERE mr.rolname = ANY(%(roles)s) AND rr.rolname = ANY(%(roles)s)
+ORDER BY 1, 2
+"""
+
 _VIEW_RULES = """
 SELECT n.nspname || '.' || c.relname, r.rulename, pg_get_ruledef(r.oid)
 FROM pg_rewrite AS r JOIN pg_class AS c ON c.oid = r.ev_class JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -132,6 +144,7 @@ class Catalog:
     direct_grants: dict[GrantKey, Where] = field(default_factory=dict)
     effective_writes: dict[GrantKey, Where] = field(default_factory=dict)
     keys: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    memberships: list[tuple[str, str]] = field(default_factory=list)  # (member, role)
     view_rules: list[tuple[str, str, str]] = field(default_factory=list)
     view_triggers: list[tuple[str, str]] = field(default_factory=list)
     view_calls: list[tuple[str, str, str]] = field(default_factory=list)
@@ -174,6 +187,7 @@ def _read(conn, describe: str, sources: Sources) -> Catalog:
         cat.effective_writes[(role, schema, table, priv, col)] = Where.db(f"{schema}.{table}")
     for schema, table, column in conn.execute(_KEYS, params):
         cat.keys.setdefault((schema, table), set()).add(column)
+    cat.memberships = [tuple(r) for r in conn.execute(_MEMBERSHIPS, params)]
     cat.view_rules = [tuple(r) for r in conn.execute(_VIEW_RULES, params)]
     cat.view_triggers = [tuple(r) for r in conn.execute(_VIEW_TRIGGERS, params)]
     cat.view_calls = [tuple(r) for r in conn.execute(_VIEW_CALLS, params)]

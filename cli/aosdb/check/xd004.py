@@ -228,11 +228,22 @@ def compare_grants(contract: Contract, held: dict[GrantKey, Where], reported: se
 # ---- grants in the catalog ----------------------------------------------------------------------
 
 
-def catalog_grants(contract: Contract, direct: dict[GrantKey, Where],
-                   effective: dict[GrantKey, Where], keys: Keys | None = None) -> list[Finding]:  # fmt: skip
+def catalog_grants(contract: Contract, direct: dict[GrantKey, Where], effective: dict[GrantKey, Where],
+                   keys: Keys | None = None, memberships: Iterable[tuple[str, str]] = ()) -> list[Finding]:  # fmt: skip
     """direct: the ACL entries of the catalog; effective: the write privileges the contract roles
-    hold, directly or through role membership; keys: the key columns of pg_constraint."""
+    hold, directly or through role membership; keys: the key columns of pg_constraint;
+    memberships: (member, role) pairs of contract roles, transitive. A member of another domain's
+    writer is reported once, not for each privilege it inherits."""
     findings, reported = [], set()
+    inheriting = set()
+    for member, role in memberships:
+        if member == OWNER_ROLE or contract.roles.get(role) is None or contract.roles[role] == contract.roles.get(member):
+            continue
+        inheriting.add(member)
+        findings.append(_error(Where.db(member), f"{member} is a member of {role}: it inherits {role}'s writes to "
+                                                 f"{contract.roles[role]}, and may write "
+                                                 f"{contract.roles.get(member) or 'no table directly'}"))  # fmt: skip
+    effective = {k: w for k, w in effective.items() if k[0] not in inheriting}
     for key, where in _in_order(direct):
         if key[3] in WRITE_PRIVILEGES and not contract.role_may_hold(*key):
             reported.add(key)
