@@ -56,7 +56,7 @@ def _check_link(link: LinkRow, fks: list[ForeignKey]) -> list[Finding]:
     if named is not None:
         return [Finding.at(named.where, RULE, ERROR,
                            f"foreign key {named.name} is {named.table[0]}.{named.table[1]} {_cols(named.columns)} -> "
-                           f"{named.ref_table[0]}.{named.ref_table[1]} {_cols(named.ref_columns)}, but link {link.name} "
-                           f"of aos.contract_links is {wanted}")]  # fmt: skip
+                           f"{named.ref_table[0]}.{named.ref_table[1]} {_cols(named.ref_columns)}, but link "
+                           f"{link.name} of aos.contract_links is {wanted}")]  # fmt: skip
     where = Where.db(f"{link.from_schema}.{link.from_table}")
     return [Finding.at(where, RULE, ERROR, f"link {link.name} has no foreign key in the database: {wanted}")]

@@ -237,7 +237,8 @@ def catalog_grants(contract: Contract, direct: dict[GrantKey, Where], effective:
     findings, reported = [], set()
     inheriting = set()
     for member, role in memberships:
-        if member == OWNER_ROLE or contract.roles.get(role) is None or contract.roles[role] == contract.roles.get(member):
+        writes = contract.roles.get(role)
+        if member == OWNER_ROLE or writes is None or writes == contract.roles.get(member):
             continue
         inheriting.add(member)
         findings.append(_error(Where.db(member), f"{member} is a member of {role}: it inherits {role}'s writes to "
