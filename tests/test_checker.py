@@ -438,6 +438,21 @@ def test_root_without_sql_is_one_clear_line(invoke, tmp_path: Path) -> None:
     assert_one_error_line(result, "no sql/ directory")
 
 
+def test_failing_migration_is_one_clear_line(invoke, pg_server: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a DSN, a migration of ROOT that fails stops the check (exit 2) and leaves no database."""
+    import aosdb.config
+
+    monkeypatch.setattr(aosdb.config, "resolve_dsn", lambda dsn: dsn or pg_server)
+    root = tree_with(tmp_path, None)
+    (root / "sql" / "migrations" / "0100_broken.sql").write_text("-- depends: 0011_engine_indexes\n"
+                                                                 "SELECT aos.no_such_function();\n")
+    result = invoke("check", str(root))
+    assert result.returncode == 2, str(result)
+    assert_one_error_line(result, "cannot migrate", "no_such_function")
+    assert query(pg_server, "SELECT datname FROM pg_database WHERE datname LIKE 'aosdb_check_%'") == []
+
+
 def test_unmigrated_database_is_one_clear_line(invoke, fresh_dsn: str) -> None:
     result = invoke("check", str(REPO_ROOT), "--dsn", fresh_dsn)
     assert result.returncode == 2, str(result)

@@ -285,10 +285,11 @@ def check(
 ) -> None:
     """The contract checker: XD-001..XD-004 over a migrated database's contract rows and catalog.
 
-    With a DSN the database is checked as it is (it must be migrated); without one, ROOT's sql/ is
-    migrated into a throwaway database, checked and dropped. Function bodies are parsed with pglast;
-    scenarios are read from ROOT/scenarios. Prints `file:line: XD-00N severity: message`; exits 1 on
-    any ERROR, 2 when the check cannot run.
+    With a DSN the database is checked as it is (it must be migrated).
+
+    Without one, ROOT's sql/ is migrated into a throwaway database, checked and dropped.
+
+    Prints `file:line: XD-00N severity: message`; exits 1 on any ERROR, 2 when the check cannot run.
 
     Example: aosdb check . --dsn "$(aosdb db url)"
     """
