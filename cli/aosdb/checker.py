@@ -1,9 +1,11 @@
-"""`aosdb check [ROOT] [--dsn DSN] [--format text|json]`: the contract checker (SPEC 10).
+"""`aosdb check [ROOT] [--dsn DSN] [--format text|json]`: the contract checker.
 
-The contract is data (aos.contract_*): read from the migrations of ROOT without a server, or
-from the database given by --dsn. The SQL of ROOT/sql is read with pglast (PostgreSQL's parser,
-PL/pgSQL bodies included); with --dsn the live catalog is checked too: its functions, foreign
-keys, grants and views.
+The contract is data (aos.contract_*), and PostgreSQL knows the rest: both are read from a migrated
+database. With --dsn (or AOSDB_DSN, DATABASE_URL) that database is checked as it is; without one,
+ROOT's sql/ is migrated into a throwaway database on the embedded cluster, checked, and dropped.
+Function bodies (pg_get_functiondef, PL/pgSQL included) are read with pglast, PostgreSQL's parser;
+foreign keys, keys, grants, role memberships and views come from the catalog. Any migration SQL
+PostgreSQL runs is fine: the checker never reads the migrations' statements.
 
 | rule   | checks                                                                  | severity |
 |--------|-------------------------------------------------------------------------|----------|
@@ -13,58 +15,52 @@ keys, grants and views.
 | XD-004 | no SQL writes another domain's table or a key; grants stay inside each   | ERROR    |
 |        | domain and give no role UPDATE of a key                                  |          |
 
-Output: `file:line: XD-00N SEVERITY: message` per finding (catalog findings are
-`db:<schema.object>:0`), then `check: N errors, M warnings (...)`; or, with --format json, only a
-JSON array of {file, line, rule, severity, message}. Exit 1 on any ERROR, 0 otherwise, 2 when the
-check cannot run (no sql/ under ROOT, an unreadable contract statement, no database).
-The rules live in aosdb/check/: one module per rule, plus the tree, bodies, contract and catalog
-readers they share.
+Output: `file:line: XD-00N SEVERITY: message` per finding, then `check: N errors, M warnings
+(...)`; or, with --format json, only a JSON array of {file, line, rule, severity, message}. A
+function's finding names the file of ROOT that defines it (the one whose CREATE FUNCTION holds its
+body) and the line; one no file defines is `db:schema.function(args):line`; a view's finding names
+its CREATE VIEW; a table's (links, grants, keys) is `db:schema.table:0`. Exit 1 on any ERROR, 0
+otherwise, 2 when the check cannot run (no sql/ under ROOT, a database that is not migrated or
+cannot be reached, a migration that fails).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from aosdb.check import xd001, xd002, xd003, xd004
-from aosdb.check.catalog import read_catalog
-from aosdb.check.contract import contract_from_tree
-from aosdb.check.findings import Finding, as_json, summary, unique_sorted
+from aosdb.check.catalog import Catalog, read_catalog
+from aosdb.check.findings import Finding, Where, as_json, summary, unique_sorted
 from aosdb.check.program import Program
-from aosdb.check.tree import SourceTree, tree_root
+from aosdb.check.tree import Sources, display_path, tree_root
+from aosdb.errors import AosdbError
 
 
 def run_check(root: str | None, dsn: str | None, output_format: str, emit: Callable[[str], None]) -> int:
     path = tree_root(root)
-    tree = SourceTree.load(path)
-    catalog = read_catalog(dsn) if dsn else None
-    contract = catalog.contract if catalog else contract_from_tree(tree)
+    sources = Sources(path)
+    catalog = _catalog(path, dsn, sources)
+    contract = catalog.contract
+
+    def view_where(view: str) -> Where:
+        return sources.locate_view(*view.split(".", 1)) or Where.db(view)
 
     findings: list[Finding] = []
-    # The tree.
-    source = Program(tree.functions, set(contract.tables) | tree.relations())
-    findings += xd001.facades(contract, source, "sql/")
-    findings += xd001.views(source, tree.views)
-    view_names = {(v.schema, v.name) for v in tree.views}
-    statements = [(s.node, s.where) for _f, s in tree.forward_statements]
-    findings += xd001.source_view_writers(view_names, statements)
-    fks, pkeys = xd002.tree_foreign_keys(tree)
-    findings += xd002.check_links(contract, fks, pkeys, "sql/")
+    live = Program(catalog.functions, catalog.relations | set(contract.tables))
+    findings += xd001.facades(contract, live, "the database")
+    findings += xd001.view_writers(catalog.view_rules, catalog.view_triggers, view_where)
+    findings += xd001.view_calls(live, catalog.view_calls, view_where)
+    findings += xd002.check_links(contract, catalog.foreign_keys)
     scenario_findings, scenarios = xd003.check_scenarios(xd003.scenario_files(path))
     findings += scenario_findings
-    findings += xd004.function_writes(contract, source)
-    keys = xd004.tree_keys(tree)
-    findings += xd004.key_updates(keys, source)
-    findings += xd004.source_grants(contract, tree, keys)
-    # The catalog.
-    if catalog is not None:
-        live = Program(catalog.functions, catalog.relations | set(contract.tables))
-        findings += xd001.facades(contract, live, "the database")
-        findings += xd001.catalog_view_writers(catalog.view_rules, catalog.view_triggers)
-        findings += xd001.catalog_view_calls(live, catalog.view_calls)
-        findings += xd002.check_links(contract, catalog.foreign_keys, {}, "the catalog")
-        findings += xd004.function_writes(contract, live)
-        findings += xd004.key_updates(catalog.keys, live)
-        findings += xd004.catalog_grants(contract, catalog.direct_grants, catalog.effective_writes, catalog.keys)
+    findings += xd004.function_writes(contract, live)
+    findings += xd004.key_updates(catalog.keys, live)
+    findings += xd004.catalog_grants(contract, catalog.direct_grants, catalog.effective_writes, catalog.keys,
+                                     catalog.memberships)  # fmt: skip
+    findings += xd004.rollback_grants(contract, sources.rollbacks, catalog.relations)
 
     findings = unique_sorted(findings)
     errors, warnings = summary(findings)
@@ -73,13 +69,49 @@ def run_check(root: str | None, dsn: str | None, output_format: str, emit: Calla
     else:
         for finding in findings:
             emit(finding.text())
-        checked = (f"contract from {contract.origin}: {len(contract.tables)} tables, {len(contract.links)} links, "
-                   f"{len(contract.facades)} facades, {len(contract.grants)} grants; "
-                   f"{len(tree.functions)} functions, {len(tree.views)} views, {scenarios} scenarios")  # fmt: skip
-        if catalog is not None:
-            checked += f"; catalog of {catalog.describe}: {len(catalog.functions)} functions"
+        checked = (f"contract and catalog of {catalog.describe}: {len(contract.tables)} tables, "
+                   f"{len(contract.links)} links, {len(contract.facades)} facades, {len(contract.grants)} grants, "
+                   f"{len(catalog.functions)} functions, {catalog.views} views; {scenarios} scenarios")  # fmt: skip
         emit(f"check: {_count(errors, 'error')}, {_count(warnings, 'warning')} ({checked})")
     return 1 if errors else 0
+
+
+def _catalog(root: Path, dsn: str | None, sources: Sources) -> Catalog:
+    """The given database as it is (it must be migrated), else ROOT migrated into a throwaway one."""
+    from aosdb.config import describe_dsn
+    from aosdb.db import is_migrated, not_migrated
+
+    if dsn:
+        if not is_migrated(dsn):
+            raise not_migrated(dsn)
+        return read_catalog(dsn, describe_dsn(dsn), sources)
+    from aosdb import migrations
+    from aosdb.config import resolve_dsn
+    from aosdb.db import throwaway_database
+
+    server = resolve_dsn(None)
+    with throwaway_database(server, "aosdb_check") as scratch:
+        with _project_root(root):
+            try:
+                migrations.migrate(scratch)
+            except AosdbError as exc:
+                raise AosdbError(f"cannot migrate {display_path(root / 'sql')} into a throwaway database: {exc}",
+                                 exit_code=2) from None  # fmt: skip
+        return read_catalog(scratch, f"a throwaway database migrated from {display_path(root / 'sql')}", sources)
+
+
+@contextmanager
+def _project_root(root: Path) -> Iterator[None]:
+    """AOSDB_ROOT (what `aosdb migrate` reads its tree from) set to root for the block."""
+    before = os.environ.get("AOSDB_ROOT")
+    os.environ["AOSDB_ROOT"] = str(root)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["AOSDB_ROOT"]
+        else:
+            os.environ["AOSDB_ROOT"] = before
 
 
 def _count(n: int, word: str) -> str:

@@ -288,12 +288,19 @@ def scenario_schema() -> None:
 @app.command()
 def check(
     root: Optional[str] = typer.Argument(None, help="Tree with sql/ and scenarios/ (default: this project)."),
-    dsn: Optional[str] = typer.Option(None, "--dsn", help="Also check this live database's catalog."),
+    dsn: Optional[str] = typer.Option(
+        None, "--dsn", envvar=["AOSDB_DSN", "DATABASE_URL"], show_envvar=False,
+        help="A migrated database to check; default: AOSDB_DSN, DATABASE_URL, else ROOT migrated into a throwaway "
+             "database on the embedded cluster."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
-    """The contract checker: XD-001..XD-004 over the SQL (parsed with pglast) and, with --dsn, the live catalog.
+    """The contract checker: XD-001..XD-004 over a migrated database's contract rows and catalog.
 
-    Prints `file:line: XD-00N severity: message`; exits 1 on any ERROR.
+    With a DSN the database is checked as it is (it must be migrated).
+
+    Without one, ROOT's sql/ is migrated into a throwaway database, checked and dropped.
+
+    Prints `file:line: XD-00N severity: message`; exits 1 on any ERROR, 2 when the check cannot run.
 
     Example: aosdb check . --dsn "$(aosdb db url)"
     """

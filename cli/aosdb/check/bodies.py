@@ -88,7 +88,6 @@ class Facts:
     reads: list[RelRef] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     opaque: list[tuple[Where, str]] = field(default_factory=list)  # dynamic SQL that cannot be followed
-    statements: list[tuple[ast.Node, Where]] = field(default_factory=list)  # embedded statements (DO blocks)
     ctes: set[str] = field(default_factory=set)
 
     def extend(self, other: Facts) -> None:
@@ -96,7 +95,6 @@ class Facts:
         self.reads += other.reads
         self.calls += other.calls
         self.opaque += other.opaque
-        self.statements += other.statements
         self.ctes |= other.ctes
 
 
@@ -202,7 +200,6 @@ def sql_facts(sql: str, where_of: Callable[[int | None], Where], fallback: Where
     facts = Facts()
     walker = _Walker(facts, lambda loc: fallback if loc is None or loc < 0 else where_of(loc))
     for raw in stmts:
-        facts.statements.append((raw.stmt, where_of(raw.stmt_location or 0)))
         walker.walk(raw.stmt)
     return facts
 
@@ -280,7 +277,6 @@ class _PlpgsqlWalker:
             self.facts.extend(found)
             return
         # The expression computing the SQL text may itself call functions or read tables.
-        found.statements.clear()
         self.facts.extend(found)
         text = _constant_sql(_select_expr(sql))
         if text is None:

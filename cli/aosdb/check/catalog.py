@@ -1,6 +1,7 @@
-"""What the live database says (--dsn): its contract rows, its functions (pg_get_functiondef,
-parsed like the tree's), foreign keys, key columns, privileges (ACLs, and what role membership adds), and the
-rules, INSTEAD OF triggers and function dependencies of its views. Read-only: SELECTs only."""
+"""What a migrated database says: its contract rows, its functions (pg_get_functiondef, parsed with
+pglast), relations, foreign keys, key columns (pg_constraint), privileges (ACLs, and what role
+membership adds), and the rules, INSTEAD OF triggers and function dependencies (pg_depend) of its
+views. Read-only: SELECTs only."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from pglast.parser import ParseError
 
 from aosdb.check.contract import OWNER_ROLE, Contract, GrantKey, contract_from_database
 from aosdb.check.findings import Where
-from aosdb.check.tree import FunctionDef, Stmt, function_from_source
+from aosdb.check.tree import FunctionDef, Sources, Stmt, function_from_source
 from aosdb.check.xd002 import ForeignKey
-from aosdb.config import describe_dsn
 from aosdb.db import connect
 from aosdb.errors import AosdbError
 
@@ -22,7 +22,7 @@ FACADE_SCHEMAS = ("api", "api_private")  # the facades and their helpers
 _RELKINDS = ["r", "p", "v", "m", "f"]
 
 _FUNCTIONS = """
-SELECT p.oid::regprocedure::text, p.provolatile, pg_get_functiondef(p.oid)
+SELECT p.oid::regprocedure::text, n.nspname, p.proname, p.provolatile, pg_get_functiondef(p.oid), p.prosrc
 FROM pg_proc AS p
 JOIN pg_namespace AS n ON n.oid = p.pronamespace
 JOIN pg_language AS l ON l.oid = p.prolang
@@ -33,7 +33,7 @@ ORDER BY 1, 2, 3
 """
 
 _RELATIONS = """
-SELECT n.nspname, c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+SELECT n.nspname, c.relname, c.relkind FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s) AND c.relkind = ANY(%(relkinds)s)
 """
 
@@ -96,6 +96,18 @@ JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = ANY (k.conkey)
 WHERE k.contype IN ('p', 'u', 'f') AND n.nspname = ANY(%(schemas)s)
 """
 
+# Which contract roles are members of which others, directly or through other roles.
+_MEMBERSHIPS = """
+WITH RECURSIVE m (member, role) AS (
+    SELECT am.member, am.roleid FROM pg_auth_members AS am
+    UNION
+    SELECT m.member, am.roleid FROM m JOIN pg_auth_members AS am ON am.member = m.role
+)
+SELECT mr.rolname, rr.rolname FROM m JOIN pg_roles AS mr ON mr.oid = m.member JOIN pg_roles AS rr ON rr.oid = m.role
+WHERE mr.rolname = ANY(%(roles)s) AND rr.rolname = ANY(%(roles)s)
+ORDER BY 1, 2
+"""
+
 _VIEW_RULES = """
 SELECT n.nspname || '.' || c.relname, r.rulename, pg_get_ruledef(r.oid)
 FROM pg_rewrite AS r JOIN pg_class AS c ON c.oid = r.ev_class JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -127,39 +139,44 @@ class Catalog:
     contract: Contract
     functions: list[FunctionDef] = field(default_factory=list)
     relations: set[tuple[str, str]] = field(default_factory=set)
+    views: int = 0
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     direct_grants: dict[GrantKey, Where] = field(default_factory=dict)
     effective_writes: dict[GrantKey, Where] = field(default_factory=dict)
     keys: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    memberships: list[tuple[str, str]] = field(default_factory=list)  # (member, role)
     view_rules: list[tuple[str, str, str]] = field(default_factory=list)
     view_triggers: list[tuple[str, str]] = field(default_factory=list)
     view_calls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def read_catalog(dsn: str) -> Catalog:
+def read_catalog(dsn: str, describe: str, sources: Sources) -> Catalog:
     try:
         with connect(dsn, autocommit=True) as conn:
             conn.read_only = True
-            return _read(conn, describe_dsn(dsn))
+            return _read(conn, describe, sources)
     except AosdbError as exc:
         if exc.exit_code == 2:
             raise
         raise AosdbError(str(exc), exit_code=2) from None
 
 
-def _read(conn, describe: str) -> Catalog:
+def _read(conn, describe: str, sources: Sources) -> Catalog:
     contract = contract_from_database(conn)
     cat = Catalog(describe, contract)
     schemas = sorted(set(contract.domains.values()) | set(FACADE_SCHEMAS))
     params = {"schemas": schemas, "relkinds": _RELKINDS,
               "roles": sorted(r for r in contract.roles if r != OWNER_ROLE)}  # fmt: skip
 
-    for signature, volatility, definition in conn.execute(_FUNCTIONS, params):
-        fn = _function(definition, f"db:{signature}")
+    for signature, schema, name, volatility, definition, prosrc in conn.execute(_FUNCTIONS, params):
+        label, line_of = sources.placement(schema, name, prosrc or "", definition, signature)
+        fn = _function(definition, label, line_of)
         if fn is not None:
             fn.volatility = volatility
             cat.functions.append(fn)
-    cat.relations = {(s, r) for s, r in conn.execute(_RELATIONS, params)}
+    for schema, relation, kind in conn.execute(_RELATIONS, params):
+        cat.relations.add((schema, relation))
+        cat.views += kind in ("v", "m")
     for name, schema, table, cols, rschema, rtable, rcols, validated in conn.execute(_FOREIGN_KEYS):
         cat.foreign_keys.append(ForeignKey(name, (schema, table), tuple(cols), (rschema, rtable), tuple(rcols),
                                            validated, Where.db(f"{schema}.{table}")))  # fmt: skip
@@ -170,15 +187,16 @@ def _read(conn, describe: str) -> Catalog:
         cat.effective_writes[(role, schema, table, priv, col)] = Where.db(f"{schema}.{table}")
     for schema, table, column in conn.execute(_KEYS, params):
         cat.keys.setdefault((schema, table), set()).add(column)
+    cat.memberships = [tuple(r) for r in conn.execute(_MEMBERSHIPS, params)]
     cat.view_rules = [tuple(r) for r in conn.execute(_VIEW_RULES, params)]
     cat.view_triggers = [tuple(r) for r in conn.execute(_VIEW_TRIGGERS, params)]
     cat.view_calls = [tuple(r) for r in conn.execute(_VIEW_CALLS, params)]
     return cat
 
 
-def _function(definition: str, label: str) -> FunctionDef | None:
-    """A live function, parsed from pg_get_functiondef like a file of the tree (lines count from
-    its CREATE line)."""
+def _function(definition: str, label: str, line_of) -> FunctionDef | None:
+    """A function of the catalog, parsed from its pg_get_functiondef; line_of numbers the offsets of
+    the definition (see Sources.placement)."""
     try:
         raws = pglast.parse_sql(definition)
     except ParseError as exc:
@@ -186,13 +204,6 @@ def _function(definition: str, label: str) -> FunctionDef | None:
     raw = raws[0]
     if not isinstance(raw.stmt, ast.CreateFunctionStmt):
         return None
-    newlines = [i for i, ch in enumerate(definition) if ch == "\n"]
-
-    def line_of(offset: int) -> int:
-        import bisect
-
-        return bisect.bisect_left(newlines, offset) + 1
-
     start = raw.stmt_location or 0
     end = start + raw.stmt_len if raw.stmt_len else len(definition)
     stmt = Stmt(raw.stmt, start, definition[start:end], Where(label, line_of(start)))

@@ -1,21 +1,16 @@
-"""The contract as data (SPEC 3.5): the rows of aos.contract_*, read from the migrations (source
-mode, through evaluator.py) or from a live database (--dsn), and the two questions every write
-rule asks of it: may this domain's code write that table, may this role hold that privilege."""
+"""The contract as data: the rows of aos.contract_*, read from a migrated database, and the two
+questions every write rule asks of it: may this domain's code write that table, may this role hold
+that privilege."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pglast import ast, enums
-
-from aosdb.check.bodies import node_facts
-from aosdb.check.evaluator import ContractEvaluator, ContractShapeError, Row, is_contract_table
 from aosdb.check.findings import Where
-from aosdb.check.tree import SourceTree
 from aosdb.errors import AosdbError
 
-# SPEC 4: the role that owns every object; it writes everything and is left out of grant checks.
+# The role that owns every object; it writes everything and is left out of grant checks.
 OWNER_ROLE = "aos_owner"
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 ALL_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -123,44 +118,10 @@ class Contract:
         return f"{owned}; {role} may write {writes + ' only' if writes else 'no table directly'}"
 
 
-# ---- from the migrations ------------------------------------------------------------------------
-
-
-def contract_from_tree(tree: SourceTree) -> Contract:
-    """Replays the migrations' writes to aos.contract_* (see evaluator.py)."""
-    state = ContractEvaluator()
-    for file, stmt in tree.forward_statements:
-        if file.kind != "migration":
-            _refuse_contract_writes(stmt.node, stmt.where, "outside sql/migrations")
-            continue
-        node = stmt.node
-
-        def where_of(loc: int | None, file=file, stmt=stmt) -> Where:
-            return stmt.where if loc is None or loc < 0 else file.where(loc)
-
-        if isinstance(node, ast.CreateStmt) and is_contract_table(node.relation):
-            state.create_table(node)
-        elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
-            for obj in node.objects:
-                names = [n.sval for n in obj]
-                if names[:1] == ["aos"] and names[-1].startswith("contract_"):
-                    state.drop_table(names[-1])
-        elif isinstance(node, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)) and is_contract_table(node.relation):
-            state.execute(node, where_of, stmt.text, stmt.start)
-        else:
-            _refuse_contract_writes(node, stmt.where, "in this statement shape")
-    for _file, _start, node, where in tree.do_statements:
-        _refuse_contract_writes(node, where, "inside a DO block")
-    if not state.columns:
-        raise AosdbError(f"{tree.root / 'sql' / 'migrations'} creates no aos.contract_* tables: the contract "
-                         "(SPEC 3.5) is missing; check a database with --dsn instead", exit_code=2)  # fmt: skip
-    return _build("sql/migrations", state.rows)
-
-
-def _refuse_contract_writes(node, where: Where, context: str) -> None:
-    for write in node_facts(node, lambda _loc: where, where).writes:
-        if write.rel.schema == "aos" and write.rel.name.startswith("contract_"):
-            raise ContractShapeError(write.rel.where, f"{write.kind} of aos.{write.rel.name} {context}")
+@dataclass
+class Row:
+    values: dict[str, object]
+    where: Where
 
 
 def _build(origin: str, rows: dict[str, list[Row]]) -> Contract:
@@ -194,7 +155,7 @@ def _build(origin: str, rows: dict[str, list[Row]]) -> Contract:
     return c
 
 
-# ---- from a live database -----------------------------------------------------------------------
+# ---- from the database ----------------------------------------------------------------------------
 
 _CONTRACT_QUERIES = {
     "contract_domains": "SELECT domain, schema_name FROM aos.contract_domains",
@@ -210,11 +171,13 @@ _CONTRACT_QUERIES = {
 
 
 def contract_from_database(conn) -> Contract:
+    """The rows of aos.contract_*."""
     missing = conn.execute(
         "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass('aos.' || t) IS NULL", (list(_CONTRACT_QUERIES),)
     ).fetchall()
     if missing:
-        raise AosdbError(f"the database has no aos.{missing[0][0]}: it is not migrated (aosdb migrate)", exit_code=2)
+        raise AosdbError(f"the database has no aos.{missing[0][0]}: it is not migrated: run `aosdb migrate`",
+                         exit_code=2)  # fmt: skip
     rows: dict[str, list[Row]] = {}
     for table, query in _CONTRACT_QUERIES.items():
         cur = conn.execute(query)

@@ -1,8 +1,11 @@
-"""The source tree: every .sql file under ROOT/sql parsed with pglast, its statements, and the
-functions and views it defines (with their facts, see bodies.py).
+"""ROOT's SQL files as the checker uses them: to point a finding at the file and line that define
+a function or a view of the catalog, and to read the rollbacks (which no migrated database holds).
 
-Files are read in `aosdb migrate` order: versioned migrations by name (rollbacks apart), then
-sql/functions/, then sql/views/. sql/tests/ (pgTAP fixtures, run as a superuser) is not product SQL.
+The definitions themselves come from the migrated database (see catalog.py): a function is parsed
+from pg_get_functiondef, and its findings are placed in the file whose CREATE FUNCTION holds its
+body (prosrc) verbatim, the last such file in `aosdb migrate` order. A function no file holds (made
+by hand, or built by dynamic SQL) is named `db:schema.function(args)`, lines counted from the
+CREATE line of pg_get_functiondef.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import bisect
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pglast
-from pglast import ast, enums
+from pglast import ast
 from pglast.parser import ParseError
 
 from aosdb.check.bodies import BodyError, Facts, node_facts, plpgsql_facts, sql_facts
@@ -23,6 +27,9 @@ from aosdb.errors import AosdbError
 
 _DOLLAR_QUOTE = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
 _VOLATILITY = {"volatile": "v", "stable": "s", "immutable": "i"}
+_CREATE_FUNCTION = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\s+([\w.\"]+)", re.IGNORECASE)
+_CREATE_VIEW = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:MATERIALIZED\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+                          r"([\w.\"]+)", re.IGNORECASE)  # fmt: skip
 
 
 def display_path(path: Path) -> str:
@@ -34,10 +41,21 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def tree_root(root: str | None) -> Path:
+    from aosdb.config import project_root
+
+    path = Path(root).expanduser() if root else project_root()
+    if not (path / "sql" / "migrations").is_dir():
+        shown = os.fspath(path)
+        raise AosdbError(f"{shown} has no sql/ directory with migrations: not an aosdb tree (ROOT holds sql/ and "
+                         "scenarios/)", exit_code=2)  # fmt: skip
+    return path.resolve()
+
+
 @dataclass
 class Stmt:
     node: ast.Node
-    start: int  # offset of its first token in the file
+    start: int  # offset of its first token in the text
     text: str  # its source, from the first token to before the `;`
     where: Where
 
@@ -46,32 +64,32 @@ class Stmt:
 class SqlFile:
     path: Path
     display: str
-    kind: str  # migration, rollback, function, view
     text: str
-    stmts: list[Stmt] = field(default_factory=list)
     _newlines: list[int] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: Path, kind: str) -> SqlFile:
+    def read(cls, path: Path) -> SqlFile:
         text = path.read_text(encoding="utf-8")
-        file = cls(path, display_path(path), kind, text)
-        file._newlines = [i for i, ch in enumerate(text) if ch == "\n"]
-        try:
-            raws = pglast.parse_sql(text)
-        except ParseError as exc:
-            loc = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
-            raise AosdbError(f"{file.where(loc)}: cannot parse: {exc.args[0]}", exit_code=2) from None
-        for raw in raws:
-            start = _skip_blank(text, raw.stmt_location or 0)
-            end = raw.stmt_location + raw.stmt_len if raw.stmt_len else len(text)
-            file.stmts.append(Stmt(raw.stmt, start, text[start:end], file.where(start)))
-        return file
+        return cls(path, display_path(path), text, [i for i, ch in enumerate(text) if ch == "\n"])
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_left(self._newlines, offset) + 1
 
     def where(self, offset: int) -> Where:
         return Where(self.display, self.line_of(offset))
+
+    def statements(self) -> list[Stmt]:
+        try:
+            raws = pglast.parse_sql(self.text)
+        except ParseError as exc:
+            loc = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+            raise AosdbError(f"{self.where(loc)}: cannot parse: {exc.args[0]}", exit_code=2) from None
+        out = []
+        for raw in raws:
+            start = _skip_blank(self.text, raw.stmt_location or 0)
+            end = raw.stmt_location + raw.stmt_len if raw.stmt_len else len(self.text)
+            out.append(Stmt(raw.stmt, start, self.text[start:end], self.where(start)))
+        return out
 
 
 def _skip_blank(text: str, i: int) -> int:
@@ -90,9 +108,78 @@ def _skip_blank(text: str, i: int) -> int:
     return i
 
 
+def _same_name(written: str, schema: str, name: str) -> bool:
+    parts = [p.strip('"') for p in written.split(".")]
+    parts = [p if written.count('"') else p.lower() for p in parts]
+    return parts == [schema, name] or (len(parts) == 1 and parts[0] == name)
+
+
+class Sources:
+    """The forward SQL of ROOT (migrations, then sql/functions, then sql/views: migrate order) and
+    its rollbacks, read as text."""
+
+    def __init__(self, root: Path):
+        sql = root / "sql"
+        migrations = sorted((sql / "migrations").glob("*.sql"))
+        self.forward = [SqlFile.read(p) for p in migrations if not p.name.endswith(".rollback.sql")]
+        self.forward += [SqlFile.read(p) for sub in ("functions", "views") for p in sorted((sql / sub).glob("*.sql"))]
+        self.rollbacks = [SqlFile.read(p) for p in migrations if p.name.endswith(".rollback.sql")]
+
+    def locate_function(self, schema: str, name: str, prosrc: str) -> tuple[SqlFile, int, int] | None:
+        """(file, offset of the CREATE, offset of the body) of the last file whose CREATE FUNCTION of
+        schema.name holds this body verbatim; with no body (SQL-standard), the last CREATE of that name."""
+        for file in reversed(self.forward):
+            if prosrc.strip():
+                pos = file.text.rfind(prosrc)
+                while pos >= 0:
+                    create = _last_match(_CREATE_FUNCTION, file.text, pos)
+                    if create is not None and _same_name(create.group(1), schema, name):
+                        return file, create.start(), pos
+                    pos = file.text.rfind(prosrc, 0, pos)
+            else:
+                found = [m for m in _CREATE_FUNCTION.finditer(file.text) if _same_name(m.group(1), schema, name)]
+                if found:
+                    return file, found[-1].start(), -1
+        return None
+
+    def locate_view(self, schema: str, name: str) -> Where | None:
+        for file in reversed(self.forward):
+            found = [m for m in _CREATE_VIEW.finditer(file.text) if _same_name(m.group(1), schema, name)]
+            if found:
+                return file.where(found[-1].start())
+        return None
+
+    def placement(self, schema: str, name: str, prosrc: str, definition: str,
+                  signature: str) -> tuple[str, Callable[[int], int]]:  # fmt: skip
+        """The label and the line numbering of a function's findings: offsets in its
+        pg_get_functiondef mapped to lines of the file that defines it, else to lines of the
+        definition under `db:signature`."""
+        found = self.locate_function(schema, name, prosrc)
+        body_at = definition.find(prosrc) if prosrc.strip() else -1
+        if found is None or (found[2] >= 0 and body_at < 0):
+            newlines = [i for i, ch in enumerate(definition) if ch == "\n"]
+            return f"db:{signature}", lambda offset: bisect.bisect_left(newlines, offset) + 1
+        file, create_at, file_body_at = found
+        create_line = file.line_of(create_at)
+        if file_body_at < 0:
+            return file.display, lambda _offset: create_line
+        return file.display, lambda offset: (file.line_of(file_body_at + offset - body_at) if offset >= body_at
+                                             else create_line)  # fmt: skip
+
+
+def _last_match(pattern: re.Pattern, text: str, before: int) -> re.Match | None:
+    last = None
+    for match in pattern.finditer(text, 0, before):
+        last = match
+    return last
+
+
+# ---- function definitions -------------------------------------------------------------------
+
+
 @dataclass
 class FunctionDef:
-    """A CREATE FUNCTION / PROCEDURE, from a file of the tree or from the live catalog."""
+    """A function or procedure of the catalog, parsed from its pg_get_functiondef."""
 
     schema: str
     name: str
@@ -106,85 +193,6 @@ class FunctionDef:
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
-
-
-@dataclass
-class ViewDef:
-    schema: str
-    name: str
-    materialized: bool
-    where: Where
-    facts: Facts
-
-
-@dataclass
-class SourceTree:
-    root: Path
-    files: list[SqlFile]  # forward migrations, functions, views: in migrate order
-    rollbacks: list[SqlFile]
-    functions: list[FunctionDef] = field(default_factory=list)
-    views: list[ViewDef] = field(default_factory=list)
-    # Statements embedded in DO blocks of the migrations (grants live there too): their file, the
-    # offset of their DO statement, the statement, its line.
-    do_statements: list[tuple[SqlFile, int, ast.Node, Where]] = field(default_factory=list)
-
-    @classmethod
-    def load(cls, root: Path) -> SourceTree:
-        sql = root / "sql"
-        migrations = sorted((sql / "migrations").glob("*.sql"))
-        forward = [SqlFile.load(p, "migration") for p in migrations if not p.name.endswith(".rollback.sql")]
-        rollbacks = [SqlFile.load(p, "rollback") for p in migrations if p.name.endswith(".rollback.sql")]
-        repeatables = [SqlFile.load(p, kind) for sub, kind in (("functions", "function"), ("views", "view"))
-                       for p in sorted((sql / sub).glob("*.sql"))]  # fmt: skip
-        tree = cls(root, forward + repeatables, rollbacks)
-        for file in tree.files + tree.rollbacks:
-            for stmt in file.stmts:
-                tree._collect(file, stmt)
-        return tree
-
-    @property
-    def forward_statements(self) -> list[tuple[SqlFile, Stmt]]:
-        return [(f, s) for f in self.files for s in f.stmts]
-
-    def statements_in_order(self) -> list[tuple[ast.Node, Where]]:
-        """Every statement `aosdb migrate` runs, those of DO blocks included, in the order it runs them."""
-        order = {id(f): i for i, f in enumerate(self.files)}
-        out = [(order[id(f)], s.start, 0, s.node, s.where) for f, s in self.forward_statements]
-        out += [(order[id(f)], start, w.line, node, w) for f, start, node, w in self.do_statements]
-        return [(node, where) for *_key, node, where in sorted(out, key=lambda t: t[:3])]
-
-    def relations(self) -> set[tuple[str, str]]:
-        """The tables, views and materialized views the migrations and repeatables create."""
-        out = set()
-        for _file, stmt in self.forward_statements:
-            node, rel = stmt.node, None
-            if isinstance(node, ast.CreateStmt):
-                rel = node.relation
-            elif isinstance(node, ast.ViewStmt):
-                rel = node.view
-            elif isinstance(node, ast.CreateTableAsStmt):
-                rel = node.into.rel
-            if rel is not None:
-                out.add((rel.schemaname or "public", rel.relname))
-        return out
-
-    def _collect(self, file: SqlFile, stmt: Stmt) -> None:
-        node = stmt.node
-        if isinstance(node, ast.CreateFunctionStmt):
-            self.functions.append(function_from_source(node, file.text, stmt, file.display, file.line_of))
-        elif isinstance(node, ast.ViewStmt):
-            self.views.append(_view(node.view, False, file, stmt, node.query))
-        elif isinstance(node, ast.CreateTableAsStmt) and node.objtype == enums.ObjectType.OBJECT_MATVIEW:
-            self.views.append(_view(node.into.rel, True, file, stmt, node.query))
-        elif isinstance(node, ast.DoStmt) and file.kind == "migration":
-            facts = do_block_facts(node, file)
-            for inner, where in facts.statements:
-                self.do_statements.append((file, stmt.start, inner, where))
-
-
-def _view(rel: ast.RangeVar, materialized: bool, file: SqlFile, stmt: Stmt, query) -> ViewDef:
-    facts = node_facts(query, file.where, stmt.where)
-    return ViewDef(rel.schemaname or "public", rel.relname, materialized, stmt.where, facts)
 
 
 def _option(node, name: str):
@@ -209,8 +217,8 @@ def _body_start(text: str, arg_location: int | None) -> int | None:
 
 
 def function_from_source(node: ast.CreateFunctionStmt, text: str, stmt: Stmt, label: str,
-                         line_of) -> FunctionDef:  # fmt: skip
-    """A FunctionDef of a CREATE FUNCTION parsed from text (a file, or a pg_get_functiondef)."""
+                         line_of: Callable[[int], int]) -> FunctionDef:  # fmt: skip
+    """A FunctionDef of a CREATE FUNCTION parsed from text; line_of numbers offsets of text."""
     names = [n.sval for n in node.funcname]
     schema, name = (names[-2] if len(names) > 1 else "public"), names[-1]
     language_opt = _option(node, "language")
@@ -251,33 +259,3 @@ def _const_text(node) -> str:
     if isinstance(node, ast.A_Const) and node.val is not None:
         return str(getattr(node.val, "sval", None) or getattr(node.val, "ival", ""))
     return str(node)
-
-
-def do_block_facts(node: ast.DoStmt, file: SqlFile) -> Facts:
-    """Facts (and embedded statements) of a DO block of LANGUAGE plpgsql."""
-    language_opt = next((a for a in node.args if a.defname == "language"), None)
-    if language_opt is not None and language_opt.arg.sval.lower() != "plpgsql":
-        return Facts()
-    body_opt = next(a for a in node.args if a.defname == "as")
-    body = body_opt.arg.sval
-    start = _body_start(file.text, body_opt.arg_location)
-    first = file.line_of(start if start is not None else 0)
-    tag = "$do_block$"
-    while tag in body:
-        tag = tag[:-1] + "x$"
-    prefix = f"CREATE FUNCTION pg_temp.do_block() RETURNS void LANGUAGE plpgsql AS {tag}"
-    try:
-        return plpgsql_facts(prefix + body + tag, len(prefix), len(body), lambda n: Where(file.display, first + n - 1))
-    except BodyError:
-        return Facts()
-
-
-def tree_root(root: str | None) -> Path:
-    from aosdb.config import project_root
-
-    path = Path(root).expanduser() if root else project_root()
-    if not (path / "sql").is_dir():
-        shown = os.fspath(path)
-        raise AosdbError(f"{shown} has no sql/ directory: not an aosdb tree (ROOT holds sql/ and scenarios/)",
-                         exit_code=2)  # fmt: skip
-    return path.resolve()

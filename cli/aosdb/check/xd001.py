@@ -9,11 +9,16 @@
   Reads through aos.login_tenant (the caller's tenant binding) do not count.
 - Every function of the api schema is a facade of the contract: a gateway exposing api serves each
   one, so helpers live in api_private.
-- No view writes: not in its query, not through a function it calls, not by a rule (CREATE RULE
-  ... DO INSERT/UPDATE/DELETE) and not by an INSTEAD OF trigger.
+- No view writes: not through a function it calls (pg_depend of its query), not by a rule (CREATE
+  RULE ... DO INSERT/UPDATE/DELETE) and not by an INSTEAD OF trigger.
+
+Functions and views are those of the migrated database: functions parsed from pg_get_functiondef
+(PL/pgSQL bodies included), views read from pg_rewrite, pg_depend and pg_trigger.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pglast
 from pglast import ast
@@ -22,7 +27,7 @@ from aosdb.check.bodies import node_facts
 from aosdb.check.contract import Contract
 from aosdb.check.findings import ERROR, WARNING, Finding, Where
 from aosdb.check.program import SYSTEM_SCHEMAS, WRITING_BUILTINS, Program
-from aosdb.check.tree import FunctionDef, ViewDef
+from aosdb.check.tree import FunctionDef
 
 RULE = "XD-001"
 FACADE_SCHEMA = "api"
@@ -56,8 +61,8 @@ def _writes_through_calls(program: Program, fn: FunctionDef, subject: str) -> li
 
 
 def facades(contract: Contract, program: Program, place: str) -> list[Finding]:
-    """The api and api_private functions of the program; place says where they come from ("sql/",
-    "the database")."""
+    """The api and api_private functions of the program; place says where they come from (for
+    example "the database")."""
     findings: list[Finding] = []
     for fn in (f for f in program.functions if f.schema in READ_ONLY_SCHEMAS):
         subject = fn.qualified
@@ -101,56 +106,38 @@ def _facade_reads(contract: Contract, program: Program, fn: FunctionDef, name: s
     return findings
 
 
-def views(program: Program, views: list[ViewDef]) -> list[Finding]:
-    findings = []
-    for view in views:
-        subject = f"{'materialized ' if view.materialized else ''}view {view.schema}.{view.name}"
-        for write in view.facts.writes:
-            findings.append(_error(write.rel.where, f"{subject} writes: {write.describe()}"))
-        as_function = FunctionDef(view.schema, view.name, "sql", "s", None, view.where, view.facts)
-        findings += _writes_through_calls(program, as_function, subject)
-    return findings
-
-
 def rule_writes(node: ast.RuleStmt) -> bool:
     nowhere = Where("", 0)
     return bool(node_facts(node.actions, lambda _loc: nowhere, nowhere).writes)
 
 
-def source_view_writers(view_names: set[tuple[str, str]], statements) -> list[Finding]:
-    """CREATE RULE ... DO [INSTEAD] <write> on views of the tree, and INSTEAD OF triggers."""
-    findings = []
-    for node, where in statements:
-        if isinstance(node, ast.RuleStmt):
-            view = f"{node.relation.schemaname or 'public'}.{node.relation.relname}"
-            if tuple(view.split(".")) in view_names and rule_writes(node):
-                findings.append(_error(where, f"rule {node.rulename} makes view {view} write"))
-        elif isinstance(node, ast.CreateTrigStmt) and node.timing & TRIGGER_TYPE_INSTEAD:
-            view = f"{node.relation.schemaname or 'public'}.{node.relation.relname}"
-            findings.append(_error(where, f"INSTEAD OF trigger {node.trigname} makes view {view} write"))
-    return findings
-
-
-def catalog_view_writers(rules: list[tuple[str, str, str]], triggers: list[tuple[str, str]]) -> list[Finding]:
+def view_writers(rules: list[tuple[str, str, str]], triggers: list[tuple[str, str]],
+                 where_of: Callable[[str], Where]) -> list[Finding]:  # fmt: skip
     """rules: (view, rule, pg_get_ruledef) of the rules other than _RETURN; triggers: (view,
-    trigger) of the INSTEAD OF triggers."""
+    trigger) of the INSTEAD OF triggers; where_of(view) places a finding on a view."""
     findings = []
     for view, rule, definition in rules:
         node = pglast.parse_sql(definition)[0].stmt
         if isinstance(node, ast.RuleStmt) and rule_writes(node):
-            findings.append(_error(Where.db(view), f"rule {rule} makes view {view} write"))
+            findings.append(_error(where_of(view), f"rule {rule} makes view {view} write"))
     for view, trigger in triggers:
-        findings.append(_error(Where.db(view), f"INSTEAD OF trigger {trigger} makes view {view} write"))
+        findings.append(_error(where_of(view), f"INSTEAD OF trigger {trigger} makes view {view} write"))
     return findings
 
 
-def catalog_view_calls(program: Program, calls: list[tuple[str, str, str]]) -> list[Finding]:
-    """calls: (view, function schema, function name) from pg_depend of each view's _RETURN rule."""
+def view_calls(program: Program, calls: list[tuple[str, str, str]], where_of: Callable[[str], Where]) -> list[Finding]:
+    """calls: (view, function schema, function name) from pg_depend of each view's _RETURN rule: a
+    view (or materialized view) calling a function that writes, itself or through its callees."""
     findings = []
     for view, schema, name in calls:
+        if schema == "pg_catalog" and name in WRITING_BUILTINS:
+            findings.append(_error(where_of(view), f"view {view} calls {name}(), which writes"))
+            continue
         for fn in program.named(schema, name):
             writes = program.writes(fn)
             if writes:
-                findings.append(_error(Where.db(view), f"view {view} calls {fn.qualified}, which writes: "
-                                                       f"{writes[0].item.describe()}"))  # fmt: skip
+                write = writes[0].item
+                chain = f" (through {' -> '.join(writes[0].via)})" if writes[0].via else ""
+                findings.append(_error(where_of(view), f"view {view} calls {fn.qualified}, which writes: "
+                                                       f"{write.describe()}{chain} at {write.rel.where}"))  # fmt: skip
     return findings

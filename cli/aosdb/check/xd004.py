@@ -7,14 +7,15 @@ PolicyEngine). Functions of the api and api_private schemas are XD-001's.
 
 Grants: a role may hold INSERT/UPDATE/DELETE/TRUNCATE on the tables of its writes_domain only
 (contract_roles), INSERT on the outbox when it is an engine role, and UPDATE of the columns its
-contract_effects rows name. The grants of the tree (replayed GRANT/REVOKE) and of the catalog must
-also equal aos.contract_grants exactly (column grants column by column): anything else is a stray
-or a missing grant.
+contract_effects rows name, directly or through role membership. The grants of the migrated
+database (its ACLs) must also equal aos.contract_grants exactly (column grants column by column):
+anything else is a stray or a missing grant. The GRANTs of ROOT's rollbacks, which no migrated
+database holds, are checked statement by statement.
 
 Keys are immutable: the engines pair a statement's old and new rows on them, so an UPDATE that
-changed one would reach no engine. A key is a column of a primary, unique or foreign key (the
-tree's migrations replayed, or pg_constraint). No code may SET one, and no role but the owner may
-hold UPDATE on one: neither on the whole table nor on the column.
+changed one would reach no engine. A key is a column of a primary, unique or foreign key
+(pg_constraint). No code may SET one, and no role but the owner may hold UPDATE on one: neither on
+the whole table nor on the column.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from aosdb.check.contract import (ALL_PRIVILEGES, COLUMN_PRIVILEGES, OWNER_ROLE,
                                   GrantKey)  # fmt: skip
 from aosdb.check.findings import ERROR, WARNING, Finding, Where
 from aosdb.check.program import SYSTEM_SCHEMAS, Program
-from aosdb.check.tree import SourceTree
+from aosdb.check.tree import SqlFile
 
 RULE = "XD-004"
 Rel = tuple[str, str]
@@ -86,55 +87,6 @@ def key_grant_message(keys: Keys, key: GrantKey, verb: str) -> str | None:
     return None
 
 
-def tree_keys(tree: SourceTree) -> Keys:
-    """The key columns the migrations leave behind: primary, unique and foreign keys of CREATE
-    TABLE and ALTER TABLE ADD / DROP CONSTRAINT, replayed in order."""
-    named: dict[tuple[Rel, str], tuple[str, ...]] = {}
-    count = 0
-    for file, stmt in tree.forward_statements:
-        if file.kind != "migration":
-            continue
-        node = stmt.node
-        if isinstance(node, ast.CreateStmt):
-            table = (node.relation.schemaname or "public", node.relation.relname)
-            for elt in node.tableElts or ():
-                if isinstance(elt, ast.ColumnDef):
-                    for con in elt.constraints or ():
-                        count += 1
-                        _key_constraint(named, table, con, (elt.colname,), count)
-                elif isinstance(elt, ast.Constraint):
-                    count += 1
-                    _key_constraint(named, table, elt, None, count)
-        elif isinstance(node, ast.AlterTableStmt) and node.objtype == enums.ObjectType.OBJECT_TABLE:
-            table = (node.relation.schemaname or "public", node.relation.relname)
-            for cmd in node.cmds:
-                if cmd.subtype == enums.AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-                    count += 1
-                    _key_constraint(named, table, cmd.def_, None, count)
-                elif cmd.subtype == enums.AlterTableType.AT_DropConstraint:
-                    named.pop((table, cmd.name), None)
-        elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
-            for obj in node.objects:
-                names = [n.sval for n in obj]
-                dropped = (names[-2] if len(names) > 1 else "public", names[-1])
-                for k in [k for k in named if k[0] == dropped]:
-                    del named[k]
-    keys: Keys = {}
-    for (table, _name), columns in named.items():
-        keys.setdefault(table, set()).update(columns)
-    return keys
-
-
-def _key_constraint(named, table: Rel, con: ast.Constraint, column: tuple[str, ...] | None, count: int) -> None:
-    if con.contype in (enums.ConstrType.CONSTR_PRIMARY, enums.ConstrType.CONSTR_UNIQUE):
-        columns = column or tuple(k.sval for k in con.keys or ())
-    elif con.contype == enums.ConstrType.CONSTR_FOREIGN:
-        columns = column or tuple(a.sval for a in con.fk_attrs or ())
-    else:
-        return
-    named[(table, con.conname or f"#{count}")] = columns  # an unnamed one cannot be dropped by name here
-
-
 def function_writes(contract: Contract, program: Program) -> list[Finding]:
     findings = []
     for fn in program.functions:
@@ -178,50 +130,21 @@ def _code_message(contract: Contract, fn: str, domain: str | None, write: Write,
     return f"{fn} (domain {domain}) writes a table of {owner}: {what}; {domain} code may write only {domain} tables"
 
 
-# ---- grants in the tree -------------------------------------------------------------------------
+# ---- grants in the rollbacks ----------------------------------------------------------------------
 
 
-def source_grants(contract: Contract, tree: SourceTree, keys: Keys | None = None) -> list[Finding]:
-    """Checks every write privilege where it is granted, then replays the tree's GRANT and REVOKE
-    (migrations, DO blocks, functions, views, in migrate order) and compares the grants left with
-    aos.contract_grants; none of them may give UPDATE of a key. Rollbacks are checked statement by
-    statement, not replayed."""
-    relations = tree.relations() | set(contract.tables)
-    state: dict[GrantKey, Where] = {}
-    reported: set[GrantKey] = set()
+def rollback_grants(contract: Contract, rollbacks: list[SqlFile], relations: set[Rel]) -> list[Finding]:
+    """No migrated database holds what a rollback would grant: each GRANT of a write privilege, and
+    each role membership, of ROOT's rollbacks is checked statement by statement."""
     findings: list[Finding] = []
-    for node, where in tree.statements_in_order():
-        if isinstance(node, ast.GrantStmt) and node.objtype in _RELATION_TYPES:
-            for key in _grant_keys(node, relations):
-                if not node.is_grant:
-                    for held in [k for k in state if k[:4] == key[:4] and key[4] in (None, k[4])]:
-                        del state[held]
-                    continue
-                state.setdefault(key, where)
-                if key[3] in WRITE_PRIVILEGES and not contract.role_may_hold(*key):
-                    reported.add(key)
-                    findings.append(_error(where, _grant_message(contract, key, "GRANT ")))
-        elif isinstance(node, ast.GrantRoleStmt) and node.is_grant:
-            findings += _membership(contract, node, where)
-        elif isinstance(node, ast.DropStmt) and node.removeType in _RELATION_TYPES:
-            dropped = {tuple(n.sval for n in obj)[-2:] for obj in node.objects}
-            for key in [k for k in state if (k[1], k[2]) in dropped]:
-                del state[key]
-    for file in tree.rollbacks:
-        for stmt in file.stmts:
+    for file in rollbacks:
+        for stmt in file.statements():
             if isinstance(stmt.node, ast.GrantStmt) and stmt.node.is_grant and stmt.node.objtype in _RELATION_TYPES:
                 for key in _grant_keys(stmt.node, relations):
                     if key[3] in WRITE_PRIVILEGES and not contract.role_may_hold(*key):
                         findings.append(_error(stmt.where, _grant_message(contract, key, "GRANT ")))
             elif isinstance(stmt.node, ast.GrantRoleStmt) and stmt.node.is_grant:
                 findings += _membership(contract, stmt.node, stmt.where)
-    # Keys: the grants left after the replay (a later migration may narrow an early table-level
-    # grant to a column list; a rollback may put an old grant back).
-    for key, where in _in_order(state):
-        if key not in reported and (message := key_grant_message(keys or {}, key, "GRANT ")) is not None:
-            reported.add(key)
-            findings.append(_error(where, message))
-    findings += compare_grants(contract, state, reported, "sql/")
     return findings
 
 
@@ -289,30 +212,39 @@ def _grant_message(contract: Contract, key: GrantKey, verb: str) -> str:
     return f"{verb}{_grant_text(key)}: {contract.why_not(role, schema, table)}"
 
 
-def compare_grants(contract: Contract, held: dict[GrantKey, Where], reported: set[GrantKey],
-                   place: str) -> list[Finding]:  # fmt: skip
-    """The grants of `place` (the tree, or the catalog) against aos.contract_grants, exactly."""
+def compare_grants(contract: Contract, held: dict[GrantKey, Where], reported: set[GrantKey]) -> list[Finding]:
+    """The grants of the catalog against aos.contract_grants, exactly."""
     findings = []
     for key, where in _in_order(held):
         if key not in contract.grants and key not in reported:
             findings.append(_error(where, f"stray grant {_grant_text(key)}: not in aos.contract_grants"))
     for key, where in _in_order(contract.grants):
         if key not in held and key[0] != OWNER_ROLE:
-            if place != "sql/":
-                where = Where.db(f"{key[1]}.{key[2]}")
-            findings.append(_error(where, f"aos.contract_grants lists {_grant_text(key)}, but {place} does not "
-                                          "grant it"))  # fmt: skip
+            findings.append(_error(Where.db(f"{key[1]}.{key[2]}"), f"aos.contract_grants lists {_grant_text(key)}, "
+                                                                   "but the database does not grant it"))  # fmt: skip
     return findings
 
 
 # ---- grants in the catalog ----------------------------------------------------------------------
 
 
-def catalog_grants(contract: Contract, direct: dict[GrantKey, Where],
-                   effective: dict[GrantKey, Where], keys: Keys | None = None) -> list[Finding]:  # fmt: skip
+def catalog_grants(contract: Contract, direct: dict[GrantKey, Where], effective: dict[GrantKey, Where],
+                   keys: Keys | None = None, memberships: Iterable[tuple[str, str]] = ()) -> list[Finding]:  # fmt: skip
     """direct: the ACL entries of the catalog; effective: the write privileges the contract roles
-    hold, directly or through role membership; keys: the key columns of pg_constraint."""
+    hold, directly or through role membership; keys: the key columns of pg_constraint;
+    memberships: (member, role) pairs of contract roles, transitive. A member of another domain's
+    writer is reported once, not for each privilege it inherits."""
     findings, reported = [], set()
+    inheriting = set()
+    for member, role in memberships:
+        writes = contract.roles.get(role)
+        if member == OWNER_ROLE or writes is None or writes == contract.roles.get(member):
+            continue
+        inheriting.add(member)
+        findings.append(_error(Where.db(member), f"{member} is a member of {role}: it inherits {role}'s writes to "
+                                                 f"{contract.roles[role]}, and may write "
+                                                 f"{contract.roles.get(member) or 'no table directly'}"))  # fmt: skip
+    effective = {k: w for k, w in effective.items() if k[0] not in inheriting}
     for key, where in _in_order(direct):
         if key[3] in WRITE_PRIVILEGES and not contract.role_may_hold(*key):
             reported.add(key)
@@ -329,5 +261,5 @@ def catalog_grants(contract: Contract, direct: dict[GrantKey, Where],
             privilege = _grant_text(key).split(" TO ")[0]
             findings.append(_error(where, f"{key[0]} holds {privilege} through role membership: "
                                           f"{key_grant_message(keys or {}, key, '').split(': ', 1)[1]}"))  # fmt: skip
-    findings += compare_grants(contract, direct, reported, "the catalog")
+    findings += compare_grants(contract, direct, reported)
     return findings
