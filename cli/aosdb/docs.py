@@ -51,8 +51,8 @@ def _rule_summary(module: str) -> str:
 def contract_markdown(conn: psycopg.Connection) -> str:
     out = [GENERATED, "", "# The contract", "",
            "The public surface of aosdb as data: the tables `aos.contract_*` of every migrated database. "
-           "`aosdb check` proves that the live catalog (and the SQL of the tree) still matches them, rule "
-           "by rule.", "", "## Rules", ""]
+           "`aosdb check` proves, rule by rule, that a migrated database's catalog (its functions, views, "
+           "keys and grants) still matches them.", "", "## Rules", ""]
     out += [f"- {_rule_summary(m)}" for m in RULE_MODULES]
     out += ["", "## Domains", ""]
     out += _table(["domain", "schema", "question"],
