@@ -98,3 +98,24 @@ def test_database_errors_do_not_leak_the_password(run_cli, migrated_dsn: str, pr
 def test_missing_sql_tree_is_one_line(run_cli, tmp_path, fresh_dsn: str) -> None:
     result = run_cli("migrate", env={"AOSDB_DSN": fresh_dsn, "AOSDB_ROOT": str(tmp_path)})
     assert_one_error_line(result, "AOSDB_ROOT")
+
+
+# Every command that needs the schema says, in one line, that the database is not migrated.
+NEEDS_THE_SCHEMA = [["demo", "--yes"], ["refresh"], ["watch", "--limit", "1"], ["docs"], ["check", "."],
+                    ["scenario", "run", "scenarios/"], ["prune-events", "--older-than", "30 days"],
+                    ["schedule", "refresh", "--every", "1min"], ["schedule", "prune", "--every", "1d"]]
+
+
+@pytest.mark.parametrize("command", NEEDS_THE_SCHEMA, ids=lambda c: c[0])
+def test_an_unmigrated_database_is_one_line_naming_migrate(invoke, fresh_dsn: str, command: list[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(conftest_root())
+    result = invoke(*command, env={"AOSDB_DSN": fresh_dsn})
+    line = assert_one_error_line(result, "aosdb migrate")
+    assert "not migrated" in line or "run `aosdb migrate` first" in line, line
+
+
+def conftest_root():
+    from conftest import REPO_ROOT
+
+    return REPO_ROOT

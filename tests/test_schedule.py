@@ -132,9 +132,9 @@ def test_the_readme_recipe_schedules_both_jobs(cron_dsn: str) -> None:
         query(cron_dsn, command)
 
 
-def test_a_database_pg_cron_does_not_serve_is_one_error_line(pg_server: str, fresh_dsn: str, run_cli) -> None:
+def test_a_database_pg_cron_does_not_serve_is_one_error_line(pg_server: str, migrated_dsn: str, run_cli) -> None:
     _cron_database(pg_server)  # skips without pg_cron
-    result = run_cli("schedule", "refresh", "--every", "1min", "--dsn", fresh_dsn)
+    result = run_cli("schedule", "refresh", "--every", "1min", "--dsn", migrated_dsn)
     assert_one_error_line(result, "pg_cron serves database", "cron.database_name")
 
 
@@ -147,6 +147,8 @@ def test_without_pg_cron_schedule_is_one_error_line(server_of, run_cli) -> None:
     query(admin, f'CREATE DATABASE "{name}"')
     dsn = with_dbname(admin, name)
     try:
+        migrated = run_cli("migrate", "--dsn", dsn)  # refresh and prune schedule aosdb's procedures
+        assert migrated.returncode == 0, str(migrated)
         for args in (("refresh", "--every", "1min"), ("prune", "--every", "1d"), ("list",), ("remove", "refresh")):
             result = run_cli("schedule", *args, "--dsn", dsn)
             assert_one_error_line(result, "pg_cron is missing", "apt-get install postgresql-18-cron",

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import psycopg
 
-from aosdb.db import connect
+from aosdb.db import connect, is_migrated, not_migrated
 from aosdb.errors import AosdbError
 
 JOB_PREFIX = "aosdb-"
@@ -142,6 +142,9 @@ def _quote(text: str) -> str:
 
 
 def schedule_refresh(dsn: str, every: Every | None, cron: str | None, min_interval: str | None, emit) -> None:
+    # The job calls aosdb's procedure: on a database without it, the job would fail every time.
+    if not is_migrated(dsn):
+        raise not_migrated(dsn)
     if min_interval is None:
         min_interval = default_min_interval(every) if every is not None else "0"
     with connect(dsn, autocommit=True) as conn:
@@ -151,6 +154,8 @@ def schedule_refresh(dsn: str, every: Every | None, cron: str | None, min_interv
 
 
 def schedule_prune(dsn: str, every: Every | None, cron: str | None, older_than: str, emit) -> None:
+    if not is_migrated(dsn):
+        raise not_migrated(dsn)
     with connect(dsn, autocommit=True) as conn:
         _check_interval(conn, "--older-than", older_than)
     command = f"CALL aos.prune_outbox(older_than => {_quote(older_than)})"
