@@ -344,8 +344,9 @@ LIST_ARGUMENTS = {
 }  # fmt: skip
 # A value that is not of its argument's type fails in PostgreSQL's input function, before the
 # call (a gateway answers 400 for these too): 22P02 boolean or integer, 22007/22008 timestamp,
-# 22003 an integer out of range. Unknown time zones are 22023.
-NOT_OF_ITS_TYPE = {"22P02", "22007", "22008", "22003"}
+# 22009 a time zone offset out of range ("-16"), 22003 an integer out of range. Unknown time zones
+# are 22023.
+NOT_OF_ITS_TYPE = {"22P02", "22007", "22008", "22009", "22003"}
 
 
 def _query_value(name: str, typ: str) -> st.SearchStrategy:
