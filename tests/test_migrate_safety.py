@@ -274,6 +274,17 @@ def test_server_notices_and_warnings_reach_the_output(migrated: str, tree: Path)
     assert "aosdb: warning: functions/zz_probe.sql: probe warning" in result.stderr.splitlines(), str(result)
 
 
+def test_if_exists_no_ops_are_one_line_per_file(migrated: str, tree: Path) -> None:
+    (tree / "sql" / "functions" / "zz_probe.sql").write_text(
+        "DROP TABLE IF EXISTS public.nothing_here;\nDROP VIEW IF EXISTS public.nothing_there;\n"
+        "CREATE TABLE IF NOT EXISTS aos.tenants (x integer);\n")
+    result = aosdb(migrated, "migrate", tree=tree)
+    assert result.returncode == 0, str(result)
+    assert "notice: functions/zz_probe.sql: 3 statement(s) with IF [NOT] EXISTS had nothing to do (skipped)" \
+        in result.stdout.splitlines(), str(result)
+    assert "skipping" not in result.stdout, str(result)
+
+
 # ---- 2. every phase fails fast instead of queueing writers --------------------------------------
 
 

@@ -63,7 +63,8 @@ class _Runner:
 
     def __init__(self, dsn: str, timeouts: Timeouts, out: Output):
         self.dsn, self.timeouts, self.out = dsn, timeouts, out
-        self.label: str | None = None
+        self._label: str | None = None
+        self._skipped = 0  # the current file's IF [NOT] EXISTS no-ops, told as one line at its end
         self.conn = open_session(dsn, timeouts, autocommit=True)
         self.conn.add_notice_handler(self._relay)
         self.watch: BlockerWatch | None = None
@@ -76,11 +77,30 @@ class _Runner:
             self.watch.close()
         self.conn.close()
 
+    @property
+    def label(self) -> str | None:
+        """The file whose statements run now (None: the runner's own bookkeeping)."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        if self._skipped and self._label is not None:
+            self.out.notice(f"notice: {self._label}: {self._skipped} statement(s) with IF [NOT] EXISTS had "
+                            "nothing to do (skipped)")
+        self._label, self._skipped = value, 0
+
     def _relay(self, diag: psycopg.errors.Diagnostic) -> None:
-        """Server NOTICEs and WARNINGs raised by a migration file reach the output, naming the file."""
+        """Server NOTICEs and WARNINGs raised by a migration file reach the output, naming the file.
+
+        The notices of IF [NOT] EXISTS statements that had nothing to do ("... does not exist,
+        skipping") are counted instead, one line per file: on a fresh install they are dozens."""
         if self.label is None:
             return  # the runner's own bookkeeping statements
         severity = (diag.severity_nonlocalized or diag.severity or "NOTICE").upper()
+        if severity == "NOTICE" and diag.sqlstate in ("00000", "42P07", "42710", "42P06") \
+                and (diag.message_primary or "").endswith(", skipping"):
+            self._skipped += 1
+            return
         # The detail names the objects of "drop cascades to N other objects": worth a DBA's eye.
         detail = "; ".join(line.strip() for line in (diag.message_detail or "").splitlines() if line.strip())
         message = f"{self.label}: {diag.message_primary}" + (f" ({detail})" if detail else "")
