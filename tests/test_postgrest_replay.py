@@ -52,15 +52,14 @@ from psycopg.types.json import Json
 
 from conftest import REPO_ROOT, _create_database, _drop_database, server_bin
 
+from aosdb.docs import ENDPOINTS_QUERY
+
 pytestmark = pytest.mark.skipif(server_bin() is None, reason="no PostgreSQL server binaries")
 
 EXPOSED = "api"
 EXTRA_SEARCH_PATH = ["public"]
 A, B = "pgrst-alpha", "pgrst-bravo"
-ENDPOINTS_FILE = REPO_ROOT / "docs" / "api-endpoints.txt"
-# `psql "$DSN" -XAtc "$ENDPOINTS_QUERY" > docs/api-endpoints.txt` writes the expected list.
-ENDPOINTS_QUERY = ("SELECT format('%s(%s) RETURNS %s %s', function_name, arguments, return_type, upper(volatility)) "
-                   "FROM aos.api_endpoints ORDER BY function_name")  # fmt: skip
+ENDPOINTS_FILE = REPO_ROOT / "docs" / "api-endpoints.txt"  # written by `aosdb docs`
 POST_ACCESS_MODE = {"v": "READ WRITE", "s": "READ ONLY", "i": "READ ONLY"}
 
 
@@ -393,7 +392,7 @@ def test_api_endpoints_matches_the_committed_list(world: World) -> None:
         conn.execute("SET ROLE aos_api")
         live = [r[0] for r in conn.execute(ENDPOINTS_QUERY)]
     expected = [line for line in ENDPOINTS_FILE.read_text().splitlines() if line and not line.startswith("#")]
-    assert live == expected, ("the api changed: regenerate docs/api-endpoints.txt (its first lines say how)\n"
+    assert live == expected, ("the api changed: regenerate docs/api-endpoints.txt with `aosdb docs`\n"
                               + "\n".join(live))  # fmt: skip
 
 
